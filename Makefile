@@ -1,0 +1,32 @@
+# reporting: PGXS build and test entry points.
+#
+# make                 build reporting.so
+# make install         install the library and extension scripts
+# make installcheck    pg_regress suites against a running server (PGHOST/PGPORT)
+# make check-tap       Perl TAP suites (PostgreSQL::Test::Cluster); must not run as root
+#
+# The README's two commands (scripts/demo, scripts/test) wrap all of this with a
+# throwaway cluster.
+
+MODULE_big = reporting
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK =
+
+EXTENSION = reporting
+DATA = $(sort $(wildcard sql/reporting--*.sql))
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/reporting--%,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=reporting
+
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: check-tap
+check-tap:
+	$(prove_installcheck)
