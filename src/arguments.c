@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * arguments.c
+ *		Checks on the values callers pass to the SQL API: intervals, modes,
+ *		NULLs.  Each raises a PostgreSQL-style error naming the argument.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "reporting.h"
+
+/*
+ * The length of an interval in microseconds, counting a month as 30 days as
+ * PostgreSQL's own interval comparison does.
+ */
+int64
+reporting_interval_usecs(const Interval *span)
+{
+	return span->time +
+		(int64) span->day * USECS_PER_DAY +
+		(int64) span->month * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
+/*
+ * Check that an interval argument is strictly positive and fits a timeout
+ * setting, and return it in whole milliseconds (rounded up).
+ */
+int64
+reporting_positive_interval_ms(const Interval *span, const char *argname)
+{
+	int64		usecs = reporting_interval_usecs(span);
+	int64		ms;
+
+	if (usecs <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" must be greater than zero", argname)));
+	ms = (usecs + 999) / 1000;
+	if (ms > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is too large", argname),
+				 errdetail("The largest accepted value is %d milliseconds.", INT_MAX)));
+	return ms;
+}
+
+/*
+ * Check a refresh mode: "auto" (when allowed), "concurrently" or "plain".
+ */
+void
+reporting_check_mode(const char *mode, const char *argname, bool allow_auto)
+{
+	if ((allow_auto && strcmp(mode, "auto") == 0) ||
+		strcmp(mode, "concurrently") == 0 ||
+		strcmp(mode, "plain") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for \"%s\": \"%s\"", argname, mode),
+			 errhint("Valid values are \"auto\", \"concurrently\" and \"plain\".")));
+}

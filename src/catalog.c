@@ -1,0 +1,252 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		Access to the view being managed and to the extension's own tables.
+ *
+ * Ordinary users cannot write reporting.registrations or reporting.runs;
+ * the SQL-callable functions check what the caller may do first, and then
+ * write those tables as the extension's owner.  Every statement this file
+ * runs does so with search_path pinned to pg_catalog, pg_temp, so that no
+ * object a user creates can stand in for ours.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "reporting.h"
+
+/*
+ * Raise the right error unless relid names a materialized view that the
+ * current user may manage: its owner, a member of the owning role, or a
+ * superuser.  This is the one gate in front of register, unregister and
+ * refresh, so the messages follow PostgreSQL's own for the same mistakes.
+ */
+void
+reporting_check_manageable(Oid relid)
+{
+	char		relkind;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a materialized view",
+						reporting_display_name(relid)),
+				 relkind == RELKIND_VIEW ?
+				 errhint("A plain view is computed at every read; create a materialized view to keep its result.") :
+				 errhint("Only materialized views can be registered and refreshed.")));
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW,
+					   reporting_display_name(relid));
+}
+
+/* pg_class.relispopulated, read without locking the view */
+bool
+reporting_matview_is_populated(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		populated;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
+	ReleaseSysCache(tuple);
+	return populated;
+}
+
+/*
+ * The schema-qualified name of a relation as messages show it, inside
+ * double quotes: "public.daily_revenue".
+ */
+char *
+reporting_display_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+
+	if (relname == NULL || nspname == NULL)
+		return psprintf("%u", relid);
+	return psprintf("%s.%s", nspname, relname);
+}
+
+/*
+ * The schema-qualified, quoted name of a relation, for messages and for the
+ * SQL we build: names with quotes, spaces, capitals or "$" survive intact.
+ */
+char *
+reporting_qualified_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+
+	if (relname == NULL || nspname == NULL)
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	return quote_qualified_identifier(nspname, relname);
+}
+
+/*
+ * The role that owns the installed extension.  Catalog writes run as this
+ * role, which CREATE EXTENSION requires to be a superuser.
+ */
+static Oid
+extension_owner(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(REPORTING_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed", REPORTING_EXTENSION_NAME),
+				 errhint("Run CREATE EXTENSION %s in this database.",
+						 REPORTING_EXTENSION_NAME)));
+	return owner;
+}
+
+/*
+ * Pin search_path for the statements that follow, until the matching
+ * reporting_unpin_search_path.  On error, transaction or subtransaction abort
+ * restores the caller's value.
+ */
+int
+reporting_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+reporting_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Become the extension's owner, with search_path pinned, to read or write the
+ * extension's tables on behalf of a caller who was already checked.
+ */
+int
+reporting_enter_catalog_context(int *save_sec_context, Oid *save_userid)
+{
+	Oid			owner = extension_owner();
+
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	return reporting_pin_search_path();
+}
+
+void
+reporting_leave_catalog_context(int nestlevel, int save_sec_context,
+								Oid save_userid)
+{
+	reporting_unpin_search_path(nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/* an interval as a whole number of milliseconds, at least 1 */
+static int64
+interval_datum_ms(Datum d)
+{
+	int64		usecs = reporting_interval_usecs(DatumGetIntervalP(d));
+
+	return Max(1, (usecs + 999) / 1000);
+}
+
+/*
+ * Read a view's registration.  Returns false when it is not registered.
+ */
+bool
+reporting_load_registration(Oid relid, ReportingRegistration *reg)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+	bool		found;
+
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("SELECT mode, lock_timeout, statement_timeout"
+							  " FROM reporting.registrations"
+							  " WHERE view OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read registration of relation %u", relid);
+	found = (SPI_processed == 1);
+	if (found)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		char	   *mode = SPI_getvalue(tuple, desc, 1);
+
+		memset(reg, 0, sizeof(*reg));
+		reg->view = relid;
+		strlcpy(reg->mode, mode, sizeof(reg->mode));
+		d = SPI_getbinval(tuple, desc, 2, &isnull);
+		reg->lock_timeout_ms = isnull ? 0 : interval_datum_ms(d);
+		d = SPI_getbinval(tuple, desc, 3, &isnull);
+		reg->statement_timeout_ms = isnull ? 0 : interval_datum_ms(d);
+	}
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+	return found;
+}
+
+/*
+ * Read a view's registration, raising an error that says how to register it
+ * when there is none.
+ */
+void
+reporting_require_registration(Oid relid, ReportingRegistration *reg)
+{
+	if (!reporting_load_registration(relid, reg))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("materialized view \"%s\" is not registered",
+						reporting_display_name(relid)),
+				 errhint("Register it first with reporting.register().")));
+}

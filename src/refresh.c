@@ -1,0 +1,378 @@
+/*-------------------------------------------------------------------------
+ *
+ * refresh.c
+ *		Refreshing one registered materialized view: choosing CONCURRENTLY or
+ *		plain, applying the report's lock_timeout and statement_timeout,
+ *		running REFRESH as the view's owner, and recording the run.
+ *
+ * Everything here runs in the caller's transaction; the caller decides what
+ * an error means (reporting.refresh lets it abort the statement,
+ * reporting.refresh_all catches it in a subtransaction).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "reporting.h"
+
+PG_FUNCTION_INFO_V1(reporting_refresh);
+
+/*
+ * The statement timeout of one refresh.  REFRESH runs inside the caller's
+ * statement, so the server's own statement_timeout timer (started when the
+ * caller's statement began) does not apply; we arm the same timer for the
+ * refresh and put the caller's deadline back afterwards.
+ */
+typedef struct RefreshDeadline
+{
+	bool		armed;
+	bool		outer_active;
+	TimestampTz outer_finish;
+	TimestampTz finish;
+} RefreshDeadline;
+
+static bool last_refresh_timed_out = false;
+
+/*
+ * True when the view has a unique index that REFRESH ... CONCURRENTLY can
+ * use: valid, immediate, on plain columns only, with no WHERE clause.  Read
+ * from pg_index without locking the view, so that two refreshes deciding at
+ * once cannot deadlock on a lock upgrade.
+ */
+bool
+reporting_has_usable_unique_index(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i"
+							  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+							  " AND i.indisunique AND i.indisvalid AND i.indimmediate"
+							  " AND i.indpred IS NULL AND i.indexprs IS NULL",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read indexes of relation %u", relid);
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * Why the view cannot be refreshed concurrently right now, or NULL when it
+ * can.  *hint receives how to fix it.
+ */
+static const char *
+concurrent_obstacle(Oid relid, const char **hint)
+{
+	const char *version = GetConfigOption("server_version_num", false, false);
+
+	if (atoi(version) < REPORTING_MIN_CONCURRENT_VERSION)
+	{
+		*hint = "Upgrade PostgreSQL to 15.6 or later.";
+		return "This server is older than PostgreSQL 15.6, whose REFRESH MATERIALIZED VIEW CONCURRENTLY is unsafe (CVE-2024-0985).";
+	}
+	if (!reporting_matview_is_populated(relid))
+	{
+		*hint = "Refresh it once with mode => 'plain'.";
+		return "It has never been populated.";
+	}
+	if (!reporting_has_usable_unique_index(relid))
+	{
+		*hint = "Create a unique index with no WHERE clause on one or more columns of the materialized view.";
+		return "It has no usable unique index.";
+	}
+	return NULL;
+}
+
+/*
+ * Resolve a requested mode to the one a refresh will use, "concurrently" or
+ * "plain".  "auto" picks CONCURRENTLY whenever the view allows it.  An
+ * explicit "concurrently" that cannot work raises an error saying why and how
+ * to fix it (when raise is true) or falls back to NULL.
+ */
+const char *
+reporting_choose_mode(Oid relid, const char *mode, bool raise)
+{
+	const char *hint = NULL;
+	const char *obstacle;
+
+	if (strcmp(mode, "plain") == 0)
+		return "plain";
+	obstacle = concurrent_obstacle(relid, &hint);
+	if (obstacle == NULL)
+		return "concurrently";
+	if (strcmp(mode, "auto") == 0)
+		return "plain";
+	if (!raise)
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot refresh materialized view \"%s\" concurrently",
+					reporting_display_name(relid)),
+			 errdetail_internal("%s", obstacle),
+			 errhint("%s", hint)));
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Arm the statement timeout for one refresh, keeping any earlier deadline. */
+static void
+deadline_arm(RefreshDeadline *deadline, int64 timeout_ms)
+{
+	memset(deadline, 0, sizeof(*deadline));
+	if (timeout_ms <= 0)
+		return;
+	deadline->outer_active = get_timeout_active(STATEMENT_TIMEOUT);
+	if (deadline->outer_active)
+		deadline->outer_finish = get_timeout_finish_time(STATEMENT_TIMEOUT);
+	deadline->finish = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   timeout_ms);
+	if (deadline->outer_active && deadline->outer_finish <= deadline->finish)
+		return;
+	enable_timeout_at(STATEMENT_TIMEOUT, deadline->finish);
+	deadline->armed = true;
+}
+
+/* Put the caller's statement timeout back as it was. */
+static void
+deadline_disarm(RefreshDeadline *deadline)
+{
+	if (!deadline->armed)
+		return;
+	if (deadline->outer_active)
+		enable_timeout_at(STATEMENT_TIMEOUT, deadline->outer_finish);
+	else
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	deadline->armed = false;
+}
+
+/*
+ * True when the error being handled was the statement timeout of the last
+ * refresh, as opposed to a cancel request or the caller's own timeout, which
+ * must not be swallowed.
+ */
+bool
+reporting_last_refresh_timed_out(void)
+{
+	return last_refresh_timed_out;
+}
+
+/* Apply the report's lock_timeout for the statements that follow. */
+static void
+set_lock_timeout(int64 lock_timeout_ms)
+{
+	char		value[32];
+
+	snprintf(value, sizeof(value), INT64_FORMAT, lock_timeout_ms);
+	(void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* the role owning a relation */
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* Run one statement as the view's owner under the refresh deadline. */
+static void
+execute_as_owner(Oid owner, const char *sql, int64 statement_timeout_ms)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	RefreshDeadline deadline;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	deadline_arm(&deadline, statement_timeout_ms);
+	last_refresh_timed_out = false;
+	PG_TRY();
+	{
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "unexpected result of \"%s\"", sql);
+	}
+	PG_CATCH();
+	{
+		last_refresh_timed_out = deadline.armed &&
+			GetCurrentTimestamp() >= deadline.finish;
+		deadline_disarm(&deadline);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	deadline_disarm(&deadline);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/* rows in the view, counted as its owner */
+static int64
+count_rows(Oid owner, const char *qualified)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qualified);
+	bool		isnull;
+	int64		rows;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count rows of %s", qualified);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return rows;
+}
+
+/*
+ * Refresh one registered view now, in the current transaction, after
+ * checking that the caller may manage it.  requested_mode "auto" follows the
+ * registration's mode.  Fills *result (its mode as soon as it is known, so
+ * that a caller catching an error can report it).
+ */
+void
+reporting_refresh_view(Oid relid, const char *requested_mode,
+					   ReportingRefreshResult *result)
+{
+	ReportingRegistration reg;
+	const char *mode;
+	char	   *qualified;
+	Oid			owner;
+	int			nestlevel;
+
+	memset(result, 0, sizeof(*result));
+	result->started_at = GetCurrentTimestamp();
+	reporting_check_manageable(relid);
+	reporting_require_registration(relid, &reg);
+	if (strcmp(requested_mode, "auto") == 0)
+		requested_mode = reg.mode;
+	mode = reporting_choose_mode(relid, requested_mode, true);
+	strlcpy(result->mode, mode, sizeof(result->mode));
+
+	qualified = reporting_qualified_name(relid);
+	owner = relation_owner(relid);
+
+	SPI_connect();
+	nestlevel = reporting_pin_search_path();
+	set_lock_timeout(reg.lock_timeout_ms);
+	result->started_at = GetCurrentTimestamp();
+	execute_as_owner(owner,
+					 psprintf("REFRESH MATERIALIZED VIEW %s%s",
+							  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
+							  qualified),
+					 reg.statement_timeout_ms);
+	result->finished_at = GetCurrentTimestamp();
+	result->rows = count_rows(owner, qualified);
+	reporting_unpin_search_path(nestlevel);
+	SPI_finish();
+}
+
+/*
+ * Append one row to reporting.runs, as the extension's owner.  started_by is
+ * the role that asked for the run.
+ */
+void
+reporting_record_run(Oid relid, const char *origin, const char *status,
+					 const char *mode, TimestampTz started_at,
+					 TimestampTz finished_at, int64 rows, bool rows_known,
+					 const char *error, const char *sqlstate)
+{
+	Oid			argtypes[10] = {REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10];
+	char	   *started_by = GetUserNameFromId(GetUserId(), false);
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(origin);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = (mode && mode[0]) ? CStringGetTextDatum(mode) : (Datum) 0;
+	nulls[3] = (mode && mode[0]) ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(started_at);
+	values[5] = TimestampTzGetDatum(finished_at);
+	values[6] = Int64GetDatum(rows);
+	nulls[6] = rows_known ? ' ' : 'n';
+	values[7] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	nulls[7] = error ? ' ' : 'n';
+	values[8] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
+	nulls[8] = sqlstate ? ' ' : 'n';
+	values[9] = CStringGetTextDatum(started_by);
+
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("INSERT INTO reporting.runs"
+							  " (view, origin, status, mode, started_at, finished_at,"
+							  "  rows, error, sqlstate, started_by)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+							  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a run of relation %u", relid);
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+}
+
+/*
+ * reporting.refresh(view regclass, mode text DEFAULT 'auto')
+ *		RETURNS TABLE(mode text, rows bigint, duration interval)
+ *
+ * Refresh one view now, in the caller's transaction, and return what was
+ * done.  Not STRICT, so that a NULL gets an error rather than silence.
+ */
+Datum
+reporting_refresh(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *mode;
+	ReportingRefreshResult result;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("\"%s\" must not be null", PG_ARGISNULL(0) ? "view" : "mode")));
+	relid = PG_GETARG_OID(0);
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	reporting_check_mode(mode, "mode", true);
+
+	reporting_refresh_view(relid, mode, &result);
+	reporting_record_run(relid, "manual", "refreshed", result.mode,
+						 result.started_at, result.finished_at,
+						 result.rows, true, NULL, NULL);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = CStringGetTextDatum(result.mode);
+	values[1] = Int64GetDatum(result.rows);
+	values[2] = IntervalPGetDatum(DatumGetIntervalP(
+		DirectFunctionCall2(timestamp_mi,
+							TimestampTzGetDatum(result.finished_at),
+							TimestampTzGetDatum(result.started_at))));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

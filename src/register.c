@@ -1,0 +1,282 @@
+/*-------------------------------------------------------------------------
+ *
+ * register.c
+ *		reporting.register and reporting.unregister: validating a view's
+ *		refresh settings and storing them in reporting.registrations.
+ *
+ * Every argument is checked before anything is written, so a call that
+ * fails leaves no trace.  Registering twice updates the registration.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "reporting.h"
+
+PG_FUNCTION_INFO_V1(reporting_register);
+PG_FUNCTION_INFO_V1(reporting_unregister);
+
+/* positions of reporting.register's arguments */
+enum
+{
+	ARG_VIEW,
+	ARG_EVERY,
+	ARG_CRON,
+	ARG_TIMEZONE,
+	ARG_MODE,
+	ARG_REFRESH_WHEN,
+	ARG_MAX_AGE,
+	ARG_LOCK_TIMEOUT,
+	ARG_STATEMENT_TIMEOUT,
+	NUM_REGISTER_ARGS
+};
+
+static const char *const register_arg_names[NUM_REGISTER_ARGS] = {
+	"view", "every", "cron", "timezone", "mode", "refresh_when", "max_age",
+	"lock_timeout", "statement_timeout"
+};
+
+/* Raise 22004 when a required argument is NULL. */
+static void
+require_not_null(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("\"%s\" must not be null", register_arg_names[argno])));
+}
+
+/* Check the schedule arguments: every, cron and timezone. */
+static void
+check_schedule(FunctionCallInfo fcinfo)
+{
+	if (!PG_ARGISNULL(ARG_EVERY) && !PG_ARGISNULL(ARG_CRON))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot use both \"every\" and \"cron\""),
+				 errhint("Give an interval with \"every\" or a cron expression with \"cron\", not both.")));
+	if (!PG_ARGISNULL(ARG_EVERY))
+	{
+		Interval   *every = PG_GETARG_INTERVAL_P(ARG_EVERY);
+
+		if (every->month != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"every\" cannot contain months or years"),
+					 errhint("Use \"cron\" for calendar schedules, for example '0 0 1 * *' for the first of every month.")));
+		if (reporting_interval_usecs(every) < USECS_PER_SEC)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"every\" must be at least 1 second")));
+	}
+	if (!PG_ARGISNULL(ARG_CRON))
+	{
+		ReportingCron cron;
+
+		reporting_parse_cron(text_to_cstring(PG_GETARG_TEXT_PP(ARG_CRON)), &cron);
+	}
+	if (!PG_ARGISNULL(ARG_TIMEZONE))
+	{
+		if (PG_ARGISNULL(ARG_CRON))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"timezone\" applies only to a \"cron\" schedule"),
+					 errhint("Intervals given with \"every\" do not depend on a time zone.")));
+		reporting_validate_timezone(text_to_cstring(PG_GETARG_TEXT_PP(ARG_TIMEZONE)));
+	}
+}
+
+/* Check the refresh settings: mode, refresh_when, max_age and timeouts. */
+static void
+check_settings(FunctionCallInfo fcinfo, Oid relid)
+{
+	char	   *mode;
+	char	   *refresh_when;
+
+	require_not_null(fcinfo, ARG_MODE);
+	require_not_null(fcinfo, ARG_REFRESH_WHEN);
+	require_not_null(fcinfo, ARG_LOCK_TIMEOUT);
+
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(ARG_MODE));
+	reporting_check_mode(mode, "mode", true);
+	refresh_when = text_to_cstring(PG_GETARG_TEXT_PP(ARG_REFRESH_WHEN));
+	if (strcmp(refresh_when, "changed") != 0 && strcmp(refresh_when, "always") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for \"refresh_when\": \"%s\"", refresh_when),
+				 errhint("Valid values are \"changed\" and \"always\".")));
+
+	if (!PG_ARGISNULL(ARG_MAX_AGE))
+		(void) reporting_positive_interval_ms(PG_GETARG_INTERVAL_P(ARG_MAX_AGE),
+											  "max_age");
+	(void) reporting_positive_interval_ms(PG_GETARG_INTERVAL_P(ARG_LOCK_TIMEOUT),
+										  "lock_timeout");
+	if (!PG_ARGISNULL(ARG_STATEMENT_TIMEOUT))
+		(void) reporting_positive_interval_ms(PG_GETARG_INTERVAL_P(ARG_STATEMENT_TIMEOUT),
+											  "statement_timeout");
+
+	/* an explicit "concurrently" must be possible: say so now, not at 3 a.m. */
+	if (strcmp(mode, "concurrently") == 0 &&
+		!reporting_has_usable_unique_index(relid))
+		(void) reporting_choose_mode(relid, mode, true);
+}
+
+/*
+ * Say what the view's unique key means for refreshes: with none, refreshes
+ * are plain and block readers; with NULLs in its key columns, every
+ * concurrent refresh deletes and re-inserts those rows, because NULL never
+ * equals NULL in the comparison REFRESH ... CONCURRENTLY makes.
+ */
+static void
+advise_on_unique_key(Oid relid, const char *mode)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *qualified = reporting_qualified_name(relid);
+	char	   *display = reporting_display_name(relid);
+	StringInfoData cond;
+
+	if (strcmp(mode, "plain") == 0)
+		return;
+	if (!reporting_has_usable_unique_index(relid))
+	{
+		ereport(NOTICE,
+				(errmsg("materialized view \"%s\" has no usable unique index, so it will be refreshed without CONCURRENTLY", display),
+				 errdetail("A plain refresh blocks every reader of the view until it commits."),
+				 errhint("Create a unique index with no WHERE clause on one or more columns of the materialized view.")));
+		return;
+	}
+	if (!reporting_matview_is_populated(relid))
+		return;
+
+	/* key columns of every usable unique index, as "col IS NULL OR ..." */
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::text)"
+							  "   OPERATOR(pg_catalog.||) ' IS NULL', ' OR ')"
+							  " FROM pg_catalog.pg_index i"
+							  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+							  "  AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
+							  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+							  " AND i.indisunique AND i.indisvalid AND i.indimmediate"
+							  " AND i.indpred IS NULL AND i.indexprs IS NULL",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read unique keys of relation %u", relid);
+	initStringInfo(&cond);
+	appendStringInfoString(&cond, SPI_getvalue(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1));
+	if (SPI_execute(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", qualified, cond.data),
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check unique keys of %s", qualified);
+	if (SPI_processed > 0)
+		ereport(WARNING,
+				(errmsg("materialized view \"%s\" has rows with NULL in its unique key", display),
+				 errdetail("Every concurrent refresh deletes and re-inserts such rows, writing them to WAL again each time."),
+				 errhint("Make the key columns non-null in the view's query, for example with coalesce(), or filter those rows out.")));
+	SPI_finish();
+}
+
+/* Insert or update the registration, as the extension's owner. */
+static void
+store_registration(FunctionCallInfo fcinfo)
+{
+	Oid			argtypes[NUM_REGISTER_ARGS] = {REGCLASSOID, INTERVALOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID};
+	Datum		values[NUM_REGISTER_ARGS];
+	char		nulls[NUM_REGISTER_ARGS];
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+
+	for (int i = 0; i < NUM_REGISTER_ARGS; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("INSERT INTO reporting.registrations AS r"
+							  " (view, every, cron, timezone, mode, refresh_when,"
+							  "  max_age, lock_timeout, statement_timeout)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+							  " ON CONFLICT (view) DO UPDATE SET"
+							  " every = excluded.every, cron = excluded.cron,"
+							  " timezone = excluded.timezone, mode = excluded.mode,"
+							  " refresh_when = excluded.refresh_when,"
+							  " max_age = excluded.max_age,"
+							  " lock_timeout = excluded.lock_timeout,"
+							  " statement_timeout = excluded.statement_timeout,"
+							  " updated_at = pg_catalog.now()",
+							  NUM_REGISTER_ARGS, argtypes, values, nulls,
+							  false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the registration");
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+}
+
+/*
+ * reporting.register(view regclass, every interval, cron text, timezone text,
+ *		mode text, refresh_when text, max_age interval, lock_timeout interval,
+ *		statement_timeout interval) RETURNS void
+ */
+Datum
+reporting_register(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int			nestlevel;
+
+	require_not_null(fcinfo, ARG_VIEW);
+	relid = PG_GETARG_OID(ARG_VIEW);
+	reporting_check_manageable(relid);
+
+	nestlevel = reporting_pin_search_path();
+	check_schedule(fcinfo);
+	check_settings(fcinfo, relid);
+	advise_on_unique_key(relid, text_to_cstring(PG_GETARG_TEXT_PP(ARG_MODE)));
+	store_registration(fcinfo);
+	reporting_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * reporting.unregister(view regclass) RETURNS void
+ *
+ * Forget a view: its registration and its history.  The view itself is left
+ * as it is.
+ */
+Datum
+reporting_unregister(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	ReportingRegistration reg;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("\"view\" must not be null")));
+	relid = PG_GETARG_OID(0);
+	reporting_check_manageable(relid);
+	reporting_require_registration(relid, &reg);
+
+	values[0] = ObjectIdGetDatum(relid);
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("DELETE FROM reporting.registrations"
+							  " WHERE view OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the registration");
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * schedule.c
+ *		Parsing and validating refresh schedules: 5-field cron expressions
+ *		and time zone names.
+ *
+ * A cron expression is parsed into one bitmask per field, the form the
+ * scheduler needs to compute the next due time.  Fields follow the standard
+ * crontab(5) syntax: "*", numbers, ranges "a-b", steps "x/n", lists "a,b",
+ * month and weekday names (jan-dec, sun-sat), 7 for Sunday, and the macros
+ * @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "pgtime.h"
+
+#include "reporting.h"
+
+typedef struct CronField
+{
+	const char *name;			/* for messages: "minute", "hour", ... */
+	int			min;
+	int			max;
+	const char *const *names;	/* symbolic values, indexed from min */
+} CronField;
+
+static const char *const month_names[] = {
+	"jan", "feb", "mar", "apr", "may", "jun",
+	"jul", "aug", "sep", "oct", "nov", "dec", NULL
+};
+
+static const char *const weekday_names[] = {
+	"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL
+};
+
+static const CronField cron_fields[5] = {
+	{"minute", 0, 59, NULL},
+	{"hour", 0, 23, NULL},
+	{"day-of-month", 1, 31, NULL},
+	{"month", 1, 12, month_names},
+	{"day-of-week", 0, 7, weekday_names},
+};
+
+static const struct
+{
+	const char *macro;
+	const char *expansion;
+}			cron_macros[] = {
+	{"@yearly", "0 0 1 1 *"},
+	{"@annually", "0 0 1 1 *"},
+	{"@monthly", "0 0 1 * *"},
+	{"@weekly", "0 0 * * 0"},
+	{"@daily", "0 0 * * *"},
+	{"@midnight", "0 0 * * *"},
+	{"@hourly", "0 * * * *"},
+};
+
+/* Raise the one error every malformed cron expression gets. */
+static void
+cron_error(const char *expr, const char *detail_fmt, const char *field,
+		   const char *text)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid cron expression \"%s\"", expr),
+			 errdetail_internal(detail_fmt, field, text),
+			 errhint("A cron expression has five fields: minute, hour, day of month, month and day of week, for example '5 0 * * *' for every day at 00:05.")));
+}
+
+/*
+ * Read one value of a field: a number or, where the field has them, a name.
+ * Advances *pos past it.  Returns false when nothing valid is there.
+ */
+static bool
+cron_read_value(const CronField *field, const char **pos, int *value)
+{
+	const char *p = *pos;
+
+	if (isdigit((unsigned char) *p))
+	{
+		int			v = 0;
+
+		while (isdigit((unsigned char) *p))
+		{
+			v = v * 10 + (*p - '0');
+			if (v > 1000)
+				return false;
+			p++;
+		}
+		*value = v;
+		*pos = p;
+		return true;
+	}
+	if (field->names != NULL)
+	{
+		for (int i = 0; field->names[i] != NULL; i++)
+		{
+			if (pg_strncasecmp(p, field->names[i], 3) == 0 &&
+				!isalpha((unsigned char) p[3]))
+			{
+				*value = field->min + i;
+				*pos = p + 3;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * Parse one item of a list ("*", "a", "a-b", each optionally "/step") and
+ * set its bits.
+ */
+static void
+cron_parse_item(const char *expr, const CronField *field, const char *item,
+				uint64 *bits)
+{
+	const char *p = item;
+	int			lo = field->min;
+	int			hi = field->max;
+	int			step = 1;
+
+	if (*p == '*')
+		p++;
+	else
+	{
+		if (!cron_read_value(field, &p, &lo))
+			cron_error(expr, "The %s field has an invalid value \"%s\".",
+					   field->name, item);
+		hi = lo;
+		if (*p == '-')
+		{
+			p++;
+			if (!cron_read_value(field, &p, &hi))
+				cron_error(expr, "The %s field has an invalid range \"%s\".",
+						   field->name, item);
+		}
+	}
+	if (*p == '/')
+	{
+		p++;
+		if (!cron_read_value(field, &p, &step) || step == 0)
+			cron_error(expr, "The %s field has an invalid step \"%s\".",
+					   field->name, item);
+		if (item[0] != '*' && hi == lo)
+			hi = field->max;
+	}
+	if (*p != '\0')
+		cron_error(expr, "The %s field has an invalid value \"%s\".",
+				   field->name, item);
+	if (lo < field->min || hi > field->max || lo > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cron expression \"%s\"", expr),
+				 errdetail("The %s field \"%s\" is out of range %d-%d.",
+						   field->name, item, field->min, field->max)));
+	for (int v = lo; v <= hi; v += step)
+		*bits |= UINT64CONST(1) << v;
+}
+
+/* Parse one whitespace-free field, a comma-separated list of items. */
+static uint64
+cron_parse_field(const char *expr, const CronField *field, char *text)
+{
+	uint64		bits = 0;
+	char	   *item = text;
+
+	for (;;)
+	{
+		char	   *comma = strchr(item, ',');
+
+		if (comma != NULL)
+			*comma = '\0';
+		if (*item == '\0')
+			cron_error(expr, "The %s field has an empty list item%s.",
+					   field->name, "");
+		cron_parse_item(expr, field, item, &bits);
+		if (comma == NULL)
+			break;
+		item = comma + 1;
+	}
+	return bits;
+}
+
+/*
+ * Parse a cron expression, raising 22023 with a detail naming the faulty
+ * field when it is not a valid standard 5-field expression.
+ */
+void
+reporting_parse_cron(const char *expr, ReportingCron *cron)
+{
+	char	   *copy;
+	char	   *fields[5];
+	int			nfields = 0;
+	char	   *p;
+	uint64		bits[5];
+
+	for (int i = 0; i < lengthof(cron_macros); i++)
+		if (pg_strcasecmp(expr, cron_macros[i].macro) == 0)
+		{
+			reporting_parse_cron(cron_macros[i].expansion, cron);
+			return;
+		}
+
+	copy = pstrdup(expr);
+	p = copy;
+	for (;;)
+	{
+		while (isspace((unsigned char) *p))
+			*p++ = '\0';
+		if (*p == '\0')
+			break;
+		if (nfields == 5)
+		{
+			nfields++;
+			break;
+		}
+		fields[nfields++] = p;
+		while (*p != '\0' && !isspace((unsigned char) *p))
+			p++;
+	}
+	if (nfields != 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cron expression \"%s\"", expr),
+				 errdetail("A cron expression must have exactly 5 fields."),
+				 errhint("The fields are minute, hour, day of month, month and day of week, for example '5 0 * * *' for every day at 00:05.")));
+
+	for (int i = 0; i < 5; i++)
+		bits[i] = cron_parse_field(expr, &cron_fields[i], fields[i]);
+
+	memset(cron, 0, sizeof(*cron));
+	cron->minutes = bits[0];
+	cron->hours = (uint32) bits[1];
+	cron->days = (uint32) bits[2];
+	cron->months = (uint32) bits[3];
+	/* Sunday may be written 0 or 7 */
+	cron->weekdays = (uint32) ((bits[4] | (bits[4] >> 7)) & 0x7F);
+	cron->days_star = (fields[2][0] == '*');
+	cron->weekdays_star = (fields[4][0] == '*');
+	pfree(copy);
+}
+
+/*
+ * Raise 22023 unless tzname is a time zone PostgreSQL knows, as accepted by
+ * SET timezone and AT TIME ZONE.
+ */
+void
+reporting_validate_timezone(const char *tzname)
+{
+	if (tzname[0] == '\0' || pg_tzset(tzname) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", tzname),
+				 errhint("Use a name from pg_timezone_names, such as 'Europe/Berlin' or 'UTC'.")));
+}
