@@ -451,9 +451,10 @@ WITH figures AS (
       FROM reporting.sources s
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid
       LEFT JOIN LATERAL (
-            SELECT p.relid FROM pg_catalog.pg_partition_tree(s.source) p WHERE p.isleaf
+            SELECT p.relid FROM pg_catalog.pg_partition_tree(s.source) p
+             WHERE p.isleaf AND c.relkind OPERATOR(pg_catalog.=) 'p'
             UNION
-            SELECT s.source WHERE c.relkind OPERATOR(pg_catalog.=) 'm') leaf ON true
+            SELECT s.source WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'm']::"char"[])) leaf ON true
       LEFT JOIN pg_catalog.pg_stat_all_tables t ON t.relid OPERATOR(pg_catalog.=) leaf.relid::pg_catalog.oid
      WHERE s.source_kind OPERATOR(pg_catalog.<>) 'foreign table'
      GROUP BY s.view, s.source, s.source_kind
@@ -463,10 +464,9 @@ WITH figures AS (
                 THEN pg_catalog.round(f.dead_tuples::pg_catalog.numeric OPERATOR(pg_catalog./)
                                       (f.live_tuples OPERATOR(pg_catalog.+) f.dead_tuples), 3)
                 ELSE 0 END AS dead_ratio,
-           (f.modified_since_analyze OPERATOR(pg_catalog.>)
-                (50 OPERATOR(pg_catalog.+) (0.1 OPERATOR(pg_catalog.*) f.live_tuples))
-            OR (f.last_analyze IS NULL AND f.last_autoanalyze IS NULL
-                AND f.live_tuples OPERATOR(pg_catalog.>) 0)) AS stale_statistics
+           -- autovacuum's own default threshold: 50 rows plus 10% of the table
+           f.modified_since_analyze OPERATOR(pg_catalog.>)
+                (50 OPERATOR(pg_catalog.+) (0.1 OPERATOR(pg_catalog.*) f.live_tuples)) AS stale_statistics
       FROM figures f
 )
 SELECT f.view, f.source, f.source_kind, f.live_tuples, f.dead_tuples, f.dead_ratio,
