@@ -515,3 +515,7 @@ REVOKE ALL ON FUNCTION reporting._forget_dropped_views() FROM PUBLIC;
 
 CREATE EVENT TRIGGER reporting_forget_dropped_views ON sql_drop
     EXECUTE FUNCTION reporting._forget_dropped_views();
+
+-- Reading is open to everyone; row-level security on the tables underneath
+-- (the views are security_invoker) shows each user only their own views.
+GRANT SELECT ON reporting.status, reporting.sources, reporting.source_health TO PUBLIC;
