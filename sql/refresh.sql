@@ -114,3 +114,8 @@ UPDATE reporting.runs SET started_at = started_at - interval '400 days', finishe
 SELECT count(*) > 0 AS old_runs FROM reporting.runs WHERE started_at < now() - interval '300 days';
 SELECT count(*) AS refreshed FROM reporting.refresh_all() WHERE status = 'refreshed';
 SELECT count(*) AS old_runs FROM reporting.runs WHERE started_at < now() - interval '300 days';
+
+SET client_min_messages = warning;
+DROP TABLE orders CASCADE;
+DROP MATERIALIZED VIEW unregistered, slow;
+SELECT count(*) AS registrations FROM reporting.registrations;

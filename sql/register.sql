@@ -107,6 +107,7 @@ SELECT view FROM reporting.registrations ORDER BY view::text COLLATE "C";
 SELECT count(*) AS runs_left FROM reporting.runs;
 
 -- dropping a source with CASCADE takes the views and their registrations
+SET client_min_messages = warning;
 DROP TABLE orders CASCADE;
 SELECT count(*) AS registrations FROM reporting.registrations;
 SELECT * FROM reporting.refresh_all();

@@ -121,6 +121,7 @@ CREATE EXTENSION reporting;
 RESET search_path;
 DROP SCHEMA evil CASCADE;
 
+SET client_min_messages = warning;
 -- clean up
 DROP SCHEMA app CASCADE;
 DROP MATERIALIZED VIEW public.admin_report;
