@@ -1,0 +1,105 @@
+-- pgTAP: the guarantees the extension's objects make, checked in the
+-- catalog, plus the essay's flow end to end through the extension.
+-- Run by pg_prove in a database where pgtap and reporting are installed.
+BEGIN;
+SELECT plan(31);
+
+SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
+SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
+SELECT has_table('reporting', 'runs', 'the history is stored in reporting.runs');
+SELECT has_view('reporting', 'status', 'reporting.status exists');
+SELECT has_view('reporting', 'sources', 'reporting.sources exists');
+SELECT has_view('reporting', 'source_health', 'reporting.source_health exists');
+SELECT has_function('reporting', 'register',
+    ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval'],
+    'register has the documented signature');
+SELECT has_function('reporting', 'unregister', ARRAY['regclass'], 'unregister has the documented signature');
+SELECT has_function('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh has the documented signature');
+SELECT has_function('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all has the documented signature');
+SELECT columns_are('reporting', 'runs',
+    ARRAY['id', 'view', 'origin', 'status', 'mode', 'started_at', 'finished_at', 'duration',
+          'rows', 'error', 'sqlstate', 'started_by'],
+    'runs has the documented columns');
+
+-- security properties of every function in the schema
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p
+     WHERE p.pronamespace = 'reporting'::regnamespace
+       AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
+    'every function pins search_path to pg_catalog, pg_temp');
+SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
+     WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
+    ARRAY['_forget_dropped_views'],
+    'only the drop event trigger runs as SECURITY DEFINER');
+SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
+SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
+SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval)', 'EXECUTE'),
+    'register is revoked from PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'reporting.refresh_all()', 'EXECUTE'),
+    'refresh_all is revoked from PUBLIC');
+
+-- the catalog tables
+SELECT is_empty($$
+    SELECT c.relname, p.privilege_type
+      FROM pg_class c, aclexplode(c.relacl) p
+     WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind IN ('r', 'S')
+       AND p.grantee = 0 AND p.privilege_type <> 'SELECT'$$,
+    'PUBLIC cannot write the catalog tables');
+SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY 1) FROM pg_class c
+     WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
+    ARRAY['registrations', 'runs'],
+    'row-level security is enabled on both catalog tables');
+SELECT is((SELECT array_agg(c::regclass::text) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
+    ARRAY['reporting.registrations'],
+    'registrations are dumped by pg_dump; the history is not');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+     WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'v'
+       AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false)$$,
+    'every view applies the reader''s row-level security (security_invoker)');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+     WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind IN ('r', 'v')
+       AND obj_description(c.oid, 'pg_class') IS NULL
+    UNION ALL
+    SELECT p.proname FROM pg_proc p
+     WHERE p.pronamespace = 'reporting'::regnamespace AND p.proname NOT LIKE '\_%'
+       AND obj_description(p.oid, 'pg_proc') IS NULL$$,
+    'every table, view and public function has a comment');
+SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_forget_dropped_views'), 'O',
+    'the drop event trigger is installed and enabled');
+
+-- the essay's flow, through the extension
+CREATE TABLE tap_orders (id bigint PRIMARY KEY, customer_id bigint, created_at timestamptz NOT NULL,
+                         total_cents bigint NOT NULL, status text NOT NULL);
+INSERT INTO tap_orders (id, created_at, total_cents, status) VALUES
+    (1, '2025-01-01 10:00:00+00', 5000, 'paid'),
+    (2, '2025-01-01 12:00:00+00', 2500, 'paid'),
+    (3, '2025-01-01 14:00:00+00', 9000, 'failed');
+CREATE MATERIALIZED VIEW tap_daily_revenue AS
+  WITH paid_orders AS (SELECT (created_at AT TIME ZONE 'UTC')::date AS day, total_cents FROM tap_orders WHERE status = 'paid')
+  SELECT day, count(*) AS order_count, sum(total_cents) AS revenue_cents FROM paid_orders GROUP BY day
+  WITH NO DATA;
+CREATE UNIQUE INDEX tap_daily_revenue_day_idx ON tap_daily_revenue (day);
+
+SELECT lives_ok($$SELECT reporting.register('tap_daily_revenue', every => '5 minutes')$$,
+    'the daily revenue view registers with a 5-minute schedule');
+SELECT throws_ok($$SELECT reporting.refresh('tap_daily_revenue', 'concurrently')$$, '55000', NULL,
+    'a never-populated view cannot be refreshed concurrently');
+SELECT results_eq($$SELECT view::text, status, mode, rows FROM reporting.refresh_all()$$,
+    $$VALUES ('tap_daily_revenue', 'refreshed', 'plain', 1::bigint)$$,
+    'refresh_all populates it, plainly the first time');
+SELECT is((SELECT order_count::int FROM tap_daily_revenue WHERE day = '2025-01-01'), 2,
+    'the refreshed view counts only paid orders');
+SELECT is((SELECT mode FROM reporting.refresh('tap_daily_revenue')), 'concurrently',
+    'once populated, auto mode refreshes concurrently');
+SELECT matches((SELECT freshness FROM reporting.status WHERE view = 'tap_daily_revenue'::regclass),
+    '^refreshed every 5 minutes; last refreshed ',
+    'status says how often and how long ago, in plain words');
+SELECT is((SELECT count(*)::int FROM reporting.runs WHERE view = 'tap_daily_revenue'::regclass), 2,
+    'each refresh is one row of history');
+SELECT throws_ok($$SELECT reporting.register('tap_orders')$$, '42809', NULL,
+    'a table is refused where a materialized view is needed');
+
+SELECT * FROM finish();
+ROLLBACK;
