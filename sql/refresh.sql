@@ -30,11 +30,13 @@ CREATE MATERIALIZED VIEW summary AS SELECT count(*) AS weeks, sum(revenue_cents)
   WITH NO DATA;
 CREATE MATERIALIZED VIEW aaa_independent AS SELECT count(*) AS n FROM orders WITH NO DATA;
 
--- registered in an order unrelated to their dependencies
-SELECT reporting.register('summary');
-SELECT reporting.register('weekly', mode => 'plain');
-SELECT reporting.register('daily');
-SELECT reporting.register('aaa_independent');
+-- registered in an order unrelated to their dependencies; refresh_when
+-- 'always' so that refresh_all refreshes them whether or not their sources
+-- changed (skipping is tested in tracking.sql)
+SELECT reporting.register('summary', refresh_when => 'always');
+SELECT reporting.register('weekly', mode => 'plain', refresh_when => 'always');
+SELECT reporting.register('daily', refresh_when => 'always');
+SELECT reporting.register('aaa_independent', refresh_when => 'always');
 
 -- refresh(): unregistered, not a matview, NULLs, bad mode
 CREATE MATERIALIZED VIEW unregistered AS SELECT 1 AS k;
@@ -75,7 +77,7 @@ INSERT INTO orders VALUES (1000, '2025-01-01', 0, 'paid');
 CREATE OR REPLACE VIEW weekly_view AS
   SELECT week, revenue_cents / (revenue_cents - revenue_cents) AS revenue_cents FROM weekly;
 CREATE MATERIALIZED VIEW zzz_downstream AS SELECT * FROM summary;
-SELECT reporting.register('zzz_downstream');
+SELECT reporting.register('zzz_downstream', refresh_when => 'always');
 SELECT view, status, mode, rows, error FROM reporting.refresh_all();
 -- the failure is recorded with its SQLSTATE, and daily kept its refresh
 SELECT view, origin, status, mode, error, sqlstate FROM reporting.runs
@@ -87,12 +89,12 @@ SELECT weeks FROM summary;
 -- statement_timeout of a report stops its refresh, and only its refresh
 CREATE OR REPLACE VIEW weekly_view AS SELECT * FROM weekly;
 CREATE MATERIALIZED VIEW slow AS SELECT pg_sleep(2) IS NULL AS slept WITH NO DATA;
-SELECT reporting.register('slow', statement_timeout => '50 milliseconds');
+SELECT reporting.register('slow', statement_timeout => '50 milliseconds', refresh_when => 'always');
 SELECT view, status, error FROM reporting.refresh_all();
 SELECT pg_temp.try($$SELECT reporting.refresh('slow')$$);
 
 -- the caller's own statement_timeout is not swallowed by refresh_all
-SELECT reporting.register('slow');
+SELECT reporting.register('slow', refresh_when => 'always');
 SET statement_timeout = '100ms';
 SELECT pg_temp.try($$SELECT count(*) FROM reporting.refresh_all()$$);
 RESET statement_timeout;
@@ -103,7 +105,7 @@ SELECT reporting.unregister('slow');
 -- the caller's own settings are left as they were
 SHOW lock_timeout;
 SHOW search_path;
-SELECT reporting.register('daily', lock_timeout => '1 second');
+SELECT reporting.register('daily', lock_timeout => '1 second', refresh_when => 'always');
 SELECT mode FROM reporting.refresh('daily');
 SHOW lock_timeout;
 SHOW search_path;

@@ -45,5 +45,7 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	reporting_tracking_init();
+
 	MarkGUCPrefixReserved("reporting");
 }

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -21,6 +22,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -46,6 +48,8 @@ typedef struct RefreshDeadline
 } RefreshDeadline;
 
 static bool last_refresh_timed_out = false;
+
+
 
 /*
  * True when the view has a unique index that REFRESH ... CONCURRENTLY can
@@ -246,6 +250,25 @@ count_rows(Oid owner, const char *qualified)
 }
 
 /*
+ * Record the generations of the view's sources, as the extension's owner
+ * (the list of sources comes from the extension's tables).
+ */
+static void
+capture_tracking(Oid relid, ReportingTracking *tracking, MemoryContext resultcxt)
+{
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+
+	memset(tracking, 0, sizeof(*tracking));
+	if (!reporting_tracking_installed())
+		return;					/* SQL objects older than 0.2.0 */
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	reporting_capture_generations(relid, tracking, resultcxt);
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+}
+
+/*
  * Refresh one registered view now, in the current transaction, after
  * checking that the caller may manage it.  requested_mode "auto" follows the
  * registration's mode.  Fills *result (its mode as soon as it is known, so
@@ -260,6 +283,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode,
 	char	   *qualified;
 	Oid			owner;
 	int			nestlevel;
+	MemoryContext outer = CurrentMemoryContext;
 
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
@@ -277,6 +301,10 @@ reporting_refresh_view(Oid relid, const char *requested_mode,
 	nestlevel = reporting_pin_search_path();
 	set_lock_timeout(reg.lock_timeout_ms);
 	result->started_at = GetCurrentTimestamp();
+	capture_tracking(relid, &result->tracking, outer);
+	/* the snapshot REFRESH uses is taken after this lock, and after the capture */
+	LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
+					ExclusiveLock : AccessExclusiveLock);
 	execute_as_owner(owner,
 					 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 							  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
@@ -289,20 +317,44 @@ reporting_refresh_view(Oid relid, const char *requested_mode,
 }
 
 /*
+ * True once the extension's SQL objects are at 0.2.0 or later, where runs
+ * record their sources' generations.  A newer library must keep working with
+ * the older SQL objects until ALTER EXTENSION reporting UPDATE has run.
+ */
+bool
+reporting_tracking_installed(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_epoch");
+}
+
+/* a nullable text argument */
+static void
+text_arg(const char *value, Datum *datum, char *null)
+{
+	*datum = value ? CStringGetTextDatum(value) : (Datum) 0;
+	*null = value ? ' ' : 'n';
+}
+
+/*
  * Append one row to reporting.runs, as the extension's owner.  started_by is
- * the role that asked for the run.
+ * the role that asked for the run.  The sources' generations are kept only
+ * for a successful refresh: they are what its freshness is judged by.
  */
 void
 reporting_record_run(Oid relid, const char *origin, const char *status,
-					 const char *mode, TimestampTz started_at,
-					 TimestampTz finished_at, int64 rows, bool rows_known,
+					 const ReportingRefreshResult *result, bool rows_known,
 					 const char *error, const char *sqlstate)
 {
-	Oid			argtypes[10] = {REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10];
-	char	   *started_by = GetUserNameFromId(GetUserId(), false);
+	Oid			argtypes[13] = {REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID, REGCLASSARRAYOID, INT8ARRAYOID};
+	Datum		values[13];
+	char		nulls[13];
+	bool		tracked = rows_known && result->tracking.valid;
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
@@ -311,25 +363,34 @@ reporting_record_run(Oid relid, const char *origin, const char *status,
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(origin);
 	values[2] = CStringGetTextDatum(status);
-	values[3] = (mode && mode[0]) ? CStringGetTextDatum(mode) : (Datum) 0;
-	nulls[3] = (mode && mode[0]) ? ' ' : 'n';
-	values[4] = TimestampTzGetDatum(started_at);
-	values[5] = TimestampTzGetDatum(finished_at);
-	values[6] = Int64GetDatum(rows);
+	text_arg(result->mode[0] ? result->mode : NULL, &values[3], &nulls[3]);
+	values[4] = TimestampTzGetDatum(result->started_at);
+	values[5] = TimestampTzGetDatum(result->finished_at);
+	values[6] = Int64GetDatum(result->rows);
 	nulls[6] = rows_known ? ' ' : 'n';
-	values[7] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[7] = error ? ' ' : 'n';
-	values[8] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
-	nulls[8] = sqlstate ? ' ' : 'n';
-	values[9] = CStringGetTextDatum(started_by);
+	text_arg(error, &values[7], &nulls[7]);
+	text_arg(sqlstate, &values[8], &nulls[8]);
+	values[9] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[10] = Int64GetDatum(result->tracking.epoch);
+	nulls[10] = (tracked && result->tracking.epoch_known) ? ' ' : 'n';
+	values[11] = result->tracking.sources;
+	nulls[11] = tracked ? ' ' : 'n';
+	values[12] = result->tracking.generations;
+	nulls[12] = tracked ? ' ' : 'n';
 
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("INSERT INTO reporting.runs"
+	if (SPI_execute_with_args(reporting_tracking_installed() ?
+							  "INSERT INTO reporting.runs"
+							  " (view, origin, status, mode, started_at, finished_at,"
+							  "  rows, error, sqlstate, started_by,"
+							  "  tracking_epoch, tracked_sources, source_generations)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" :
+							  "INSERT INTO reporting.runs"
 							  " (view, origin, status, mode, started_at, finished_at,"
 							  "  rows, error, sqlstate, started_by)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-							  10, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  13, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a run of relation %u", relid);
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
@@ -361,9 +422,7 @@ reporting_refresh(PG_FUNCTION_ARGS)
 	reporting_check_mode(mode, "mode", true);
 
 	reporting_refresh_view(relid, mode, &result);
-	reporting_record_run(relid, "manual", "refreshed", result.mode,
-						 result.started_at, result.finished_at,
-						 result.rows, true, NULL, NULL);
+	reporting_record_run(relid, "manual", "refreshed", &result, true, NULL, NULL);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

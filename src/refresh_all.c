@@ -5,9 +5,11 @@
  *		in dependency order, each in its own subtransaction so that one
  *		failure neither undoes nor stops the others.
  *
- * A view whose upstream registered view failed (or was itself skipped) is
- * skipped, with the reason, because refreshing it would only copy the
- * upstream's old data again.
+ * A view whose upstream registered view failed (or was itself skipped for
+ * that reason) is skipped, with the reason, because refreshing it would only
+ * copy the upstream's old data again.  A view registered with
+ * refresh_when => 'changed' whose sources are known unchanged is skipped
+ * too: refreshing it would change nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -136,9 +138,7 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 	{
 		reporting_refresh_view(outcome->view, "auto", &outcome->result);
 		reporting_record_run(outcome->view, "refresh_all", "refreshed",
-							 outcome->result.mode, outcome->result.started_at,
-							 outcome->result.finished_at, outcome->result.rows,
-							 true, NULL, NULL);
+							 &outcome->result, true, NULL, NULL);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -161,16 +161,15 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 		outcome->error = edata->message;
 		outcome->result.finished_at = GetCurrentTimestamp();
 		reporting_record_run(outcome->view, "refresh_all", "failed",
-							 outcome->result.mode, outcome->result.started_at,
-							 outcome->result.finished_at, 0, false,
+							 &outcome->result, false,
 							 edata->message, unpack_sql_state(edata->sqlerrcode));
 	}
 	PG_END_TRY();
 }
 
 /*
- * The first upstream view of pv that was not refreshed in this call, or
- * InvalidOid.
+ * The first upstream view of pv that failed in this call (or was skipped
+ * because its own upstream failed), or InvalidOid.
  */
 static Oid
 blocking_upstream(PlannedView *pv, List *not_refreshed)
@@ -181,18 +180,48 @@ blocking_upstream(PlannedView *pv, List *not_refreshed)
 	return InvalidOid;
 }
 
-/* Record and describe a view skipped because its upstream was not refreshed. */
+/*
+ * Why the view needs no refresh now (registered refresh_when => 'changed'
+ * and its sources known unchanged), or NULL.  Asked as the caller.
+ */
+static char *
+skip_reason(Oid relid)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *reason = NULL;
+	int			nestlevel;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (!reporting_tracking_installed())
+		return NULL;
+	SPI_connect();
+	nestlevel = reporting_pin_search_path();
+	if (SPI_execute_with_args("SELECT reporting._skip_reason($1)", 1, argtypes,
+							  values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not decide whether to skip relation %u", relid);
+	if (SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+			reason = MemoryContextStrdup(outer, value);
+	}
+	reporting_unpin_search_path(nestlevel);
+	SPI_finish();
+	return reason;
+}
+
+/* Record and describe a skipped view. */
 static void
-skip_view(ViewOutcome *outcome, Oid upstream)
+skip_view(ViewOutcome *outcome, const char *reason)
 {
 	outcome->status = "skipped";
-	outcome->error = psprintf("upstream materialized view \"%s\" was not refreshed",
-							  reporting_display_name(upstream));
+	outcome->error = reason;
 	outcome->result.started_at = GetCurrentTimestamp();
 	outcome->result.finished_at = outcome->result.started_at;
-	reporting_record_run(outcome->view, "refresh_all", "skipped", NULL,
-						 outcome->result.started_at, outcome->result.finished_at,
-						 0, false, outcome->error, NULL);
+	reporting_record_run(outcome->view, "refresh_all", "skipped",
+						 &outcome->result, false, outcome->error, NULL);
 }
 
 /* Append one result row. */
@@ -240,6 +269,7 @@ reporting_refresh_all(PG_FUNCTION_ARGS)
 		PlannedView *pv = (PlannedView *) lfirst(lc);
 		ViewOutcome outcome;
 		Oid			upstream;
+		char	   *reason;
 
 		CHECK_FOR_INTERRUPTS();
 		/* a view dropped behind our back is simply no longer there */
@@ -250,11 +280,20 @@ reporting_refresh_all(PG_FUNCTION_ARGS)
 		outcome.view = pv->view;
 		upstream = blocking_upstream(pv, not_refreshed);
 		if (OidIsValid(upstream))
-			skip_view(&outcome, upstream);
-		else
-			refresh_in_subtransaction(&outcome);
-		if (strcmp(outcome.status, "refreshed") != 0)
+		{
+			skip_view(&outcome,
+					  psprintf("upstream materialized view \"%s\" was not refreshed",
+							   reporting_display_name(upstream)));
 			not_refreshed = lappend_oid(not_refreshed, pv->view);
+		}
+		else if ((reason = skip_reason(pv->view)) != NULL)
+			skip_view(&outcome, reason);
+		else
+		{
+			refresh_in_subtransaction(&outcome);
+			if (strcmp(outcome.status, "failed") == 0)
+				not_refreshed = lappend_oid(not_refreshed, pv->view);
+		}
 		emit_outcome(rsinfo, &outcome);
 	}
 	return (Datum) 0;

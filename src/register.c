@@ -221,6 +221,36 @@ store_registration(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Keep the change-tracking triggers in step with the registrations: add
+ * them to the sources of relid (when valid), on behalf of the calling role,
+ * and remove them from tables no registered view reads any more.  Runs as
+ * the extension's owner; does nothing before version 0.2.0 of the SQL
+ * objects is installed.
+ */
+static void
+maintain_triggers(Oid relid)
+{
+	Oid			argtypes[2] = {REGCLASSOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(GetUserId())};
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+
+	if (!reporting_tracking_installed())
+		return;
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (OidIsValid(relid) &&
+		SPI_execute_with_args("SELECT reporting._attach_triggers($1, $2)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not add change-tracking triggers");
+	if (SPI_execute("SELECT reporting._detach_unneeded_triggers()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not remove change-tracking triggers");
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+}
+
+/*
  * reporting.register(view regclass, every interval, cron text, timezone text,
  *		mode text, refresh_when text, max_age interval, lock_timeout interval,
  *		statement_timeout interval) RETURNS void
@@ -240,6 +270,7 @@ reporting_register(PG_FUNCTION_ARGS)
 	check_settings(fcinfo, relid);
 	advise_on_unique_key(relid, text_to_cstring(PG_GETARG_TEXT_PP(ARG_MODE)));
 	store_registration(fcinfo);
+	maintain_triggers(relid);
 	reporting_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
@@ -278,5 +309,6 @@ reporting_unregister(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not delete the registration");
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
+	maintain_triggers(InvalidOid);
 	PG_RETURN_VOID();
 }

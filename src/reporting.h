@@ -51,6 +51,20 @@ extern void reporting_leave_catalog_context(int nestlevel, int save_sec_context,
 extern int	reporting_pin_search_path(void);
 extern void reporting_unpin_search_path(int nestlevel);
 
+/* staleness.c: what a refresh records of its sources */
+typedef struct ReportingTracking
+{
+	bool		valid;			/* captured at all */
+	bool		epoch_known;	/* tracking on, and the snapshot came after */
+	int64		epoch;
+	Datum		sources;		/* regclass[] */
+	Datum		generations;	/* int8[], NULL where unknown */
+} ReportingTracking;
+
+extern void reporting_capture_generations(Oid relid, ReportingTracking *tracking,
+										  MemoryContext resultcxt);
+extern bool reporting_tracking_installed(void);
+
 /* refresh.c */
 typedef struct ReportingRefreshResult
 {
@@ -58,17 +72,29 @@ typedef struct ReportingRefreshResult
 	int64		rows;
 	TimestampTz started_at;
 	TimestampTz finished_at;
+	ReportingTracking tracking;
 } ReportingRefreshResult;
 
 extern void reporting_refresh_view(Oid relid, const char *requested_mode,
 								   ReportingRefreshResult *result);
 extern void reporting_record_run(Oid relid, const char *origin, const char *status,
-								 const char *mode, TimestampTz started_at,
-								 TimestampTz finished_at, int64 rows, bool rows_known,
+								 const ReportingRefreshResult *result, bool rows_known,
 								 const char *error, const char *sqlstate);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
+
+/* tracking.c */
+extern int	reporting_max_tracked_tables;
+extern void reporting_tracking_init(void);
+extern bool reporting_tracking_active(void);
+extern int64 reporting_tracking_epoch(void);
+extern void reporting_note_change(Oid relid);
+extern void reporting_read_generations(int n, const Oid *relids, int64 *generations,
+									   TimestampTz *last_changes, const char **reasons,
+									   bool for_refresh);
+extern int64 reporting_prepare_stamp(void);
+extern void reporting_clear_prepared_marks(int64 stamp);
 
 /* schedule.c: a parsed 5-field cron expression, one bit per allowed value */
 typedef struct ReportingCron

@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(31);
+SELECT plan(35);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -25,8 +25,16 @@ SELECT columns_are('reporting', 'runs',
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace
+       AND p.oid <> 'reporting.track_change()'::regprocedure
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
-    'every function pins search_path to pg_catalog, pg_temp');
+    'every function that runs SQL pins search_path to pg_catalog, pg_temp');
+SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'reporting.track_change()'::regprocedure), NULL,
+    'the change-tracking trigger has no SET clause, which would cost every write a GUC save and restore');
+SELECT has_function('reporting', 'staleness', ARRAY['regclass'], 'staleness has the documented signature');
+SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
+    (SELECT default_version FROM pg_available_extensions WHERE name = 'reporting'),
+    'CREATE EXTENSION installs the default version (through the upgrade scripts)');
 SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
     ARRAY['_forget_dropped_views'],

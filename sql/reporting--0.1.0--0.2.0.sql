@@ -1,0 +1,427 @@
+-- reporting 0.1.0 -> 0.2.0: change tracking.
+--
+-- A statement-level C trigger on every table a registered view reads notes
+-- the table in a per-transaction set; at commit the table's change
+-- generation is bumped in shared memory.  Refreshes record their sources'
+-- generations, and status, staleness() and assert_fresh() compare.
+
+\echo Use "ALTER EXTENSION reporting UPDATE TO '0.2.0'" to load this file. \quit
+
+ALTER TABLE reporting.runs
+    ADD COLUMN tracking_epoch     pg_catalog.int8,
+    ADD COLUMN tracked_sources    pg_catalog.regclass[],
+    ADD COLUMN source_generations pg_catalog.int8[];
+
+COMMENT ON COLUMN reporting.runs.tracking_epoch IS
+    'The change tracker''s epoch when the refresh read its sources'' generations; NULL when nothing could be proven (tracking off, or a REPEATABLE READ or SERIALIZABLE transaction).';
+COMMENT ON COLUMN reporting.runs.tracked_sources IS
+    'The sources whose change generations the refresh recorded, aligned with source_generations.';
+COMMENT ON COLUMN reporting.runs.source_generations IS
+    'Each source''s change generation read before the refresh took its snapshot; NULL where it could not be tracked.';
+
+-------------------------------------------------------------------------------
+-- The trigger and the sources it watches
+-------------------------------------------------------------------------------
+
+-- No SET clause: it runs no SQL, and a SET would cost every write a GUC
+-- save and restore.
+CREATE FUNCTION reporting.track_change()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'reporting_track_change';
+
+COMMENT ON FUNCTION reporting.track_change() IS
+    'Statement-level trigger on the tables registered views read: notes the table as changed by the current transaction. Does nothing without shared_preload_libraries = ''reporting''.';
+
+-- For each source a view's freshness depends on: the tables whose change
+-- generations stand for it (a partitioned table with all its partitions; a
+-- materialized view, changed by its own refresh) and, when it cannot be
+-- tracked, why.
+CREATE FUNCTION reporting._tracked_sources(view pg_catalog.regclass)
+RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
+               members pg_catalog.regclass[], reason pg_catalog.text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.source, s.source_kind, m.members,
+           CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'foreign table'
+                THEN 'changes to a foreign table happen on another server and cannot be seen'
+                WHEN s.source_kind OPERATOR(pg_catalog.=) 'materialized view' THEN NULL
+                ELSE (SELECT pg_catalog.format('table %s has no change-tracking trigger; register the view again to add it', u.member)
+                        FROM pg_catalog.unnest(m.members) AS u (member)
+                       WHERE NOT EXISTS (
+                             SELECT 1 FROM pg_catalog.pg_trigger t
+                              WHERE t.tgrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+                                AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid
+                                AND t.tgenabled OPERATOR(pg_catalog.=) 'A')
+                       ORDER BY u.member::pg_catalog.oid
+                       LIMIT 1)
+           END
+      FROM reporting.sources s
+      CROSS JOIN LATERAL (
+            SELECT CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'partitioned table'
+                        THEN (SELECT pg_catalog.array_agg(p.relid ORDER BY p.relid::pg_catalog.oid)
+                                FROM pg_catalog.pg_partition_tree(s.source) p)
+                        ELSE ARRAY[s.source] END AS members) m
+     WHERE s.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND NOT s.through_materialized_view
+$$;
+
+COMMENT ON FUNCTION reporting._tracked_sources(pg_catalog.regclass) IS
+    'Internal: the sources a view''s freshness depends on, the tables tracked for each, and why a source cannot be tracked.';
+
+-- Put the trigger on every table the view's freshness depends on that does
+-- not carry it yet.  Created by the extension's owner so that it can be
+-- enabled ALWAYS (logical replication apply counts too), but only on tables
+-- on which the requesting role holds the TRIGGER privilege: a table's owner
+-- decides whether its writes are tracked.
+CREATE FUNCTION reporting._attach_triggers(view pg_catalog.regclass, requester pg_catalog.oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member pg_catalog.regclass;
+BEGIN
+    FOR member IN
+        SELECT DISTINCT u.member
+          FROM reporting._tracked_sources(view) t
+         CROSS JOIN pg_catalog.unnest(t.members) AS u (member)
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+         WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::"char"[])
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+                              AND g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes')
+    LOOP
+        IF NOT pg_catalog.has_table_privilege(requester, member, 'TRIGGER') THEN
+            RAISE WARNING 'cannot track changes to table "%"', member
+                USING DETAIL = pg_catalog.format('Role "%s" has no TRIGGER privilege on it, so the freshness of "%s" is unknown for this source.',
+                                                 requester::pg_catalog.regrole, view),
+                      HINT = pg_catalog.format('GRANT TRIGGER ON %s TO %s, then register the view again.',
+                                               member, requester::pg_catalog.regrole);
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER reporting_track_changes'
+                ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
+                ' FOR EACH STATEMENT EXECUTE FUNCTION reporting.track_change()', member);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_track_changes', member);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'cannot track changes to table "%"', member
+                USING DETAIL = pg_catalog.format('Adding the trigger failed: %s', SQLERRM);
+        END;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION reporting._attach_triggers(pg_catalog.regclass, pg_catalog.oid) FROM PUBLIC;
+
+-- Remove the trigger from tables no registered view depends on any more.
+CREATE FUNCTION reporting._detach_unneeded_triggers()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member pg_catalog.regclass;
+BEGIN
+    FOR member IN
+        SELECT g.tgrelid::pg_catalog.regclass
+          FROM pg_catalog.pg_trigger g
+         WHERE g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes'
+           AND g.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid
+           AND NOT EXISTS (
+                SELECT 1
+                  FROM reporting.registrations r
+                 CROSS JOIN LATERAL reporting._tracked_sources(r.view) t
+                 WHERE g.tgrelid::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (t.members))
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER reporting_track_changes ON %s', member);
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION reporting._detach_unneeded_triggers() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION reporting._forget_dropped_views()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    forgotten pg_catalog.int8;
+BEGIN
+    -- during DROP EXTENSION the table may already be gone
+    IF pg_catalog.to_regclass('reporting.registrations') IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM reporting.registrations r
+     USING pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid OPERATOR(pg_catalog.=) 0
+       AND r.view::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid;
+    GET DIAGNOSTICS forgotten = ROW_COUNT;
+    IF forgotten OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM reporting._detach_unneeded_triggers();
+    END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Reading generations: staleness(), assert_fresh(), status
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION reporting._generation(
+    members pg_catalog.regclass[],
+    OUT epoch pg_catalog.int8, OUT generation pg_catalog.int8,
+    OUT last_change pg_catalog.timestamptz, OUT reason pg_catalog.text)
+RETURNS record
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_generation';
+
+COMMENT ON FUNCTION reporting._generation(pg_catalog.regclass[]) IS
+    'Internal: the current change generation of a source (summed over its tables), with the tracker''s epoch; NULL with a reason when unknown.';
+
+CREATE FUNCTION reporting.staleness(view pg_catalog.regclass)
+RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
+               changed pg_catalog.bool, changes pg_catalog.int8,
+               last_change pg_catalog.timestamptz, reason pg_catalog.text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH reg AS (
+        SELECT r.view FROM reporting.registrations r
+         WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+    ), last AS (
+        SELECT u.tracking_epoch, u.tracked_sources, u.source_generations
+          FROM reporting.runs u
+         WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+           AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1
+    ), recorded AS (
+        SELECT x.src, x.gen
+          FROM last CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(last.tracked_sources), pg_catalog.unnest(last.source_generations)) AS x (src, gen)
+    ), compared AS (
+        SELECT t.source, t.source_kind, t.reason AS untracked, g.epoch, g.generation, g.last_change,
+               g.reason AS unknown, rec.gen AS recorded,
+               (SELECT count(*) FROM last) OPERATOR(pg_catalog.>) 0 AS refreshed,
+               (SELECT l.tracking_epoch FROM last l) AS recorded_epoch,
+               (SELECT l.tracked_sources IS NOT NULL FROM last l) AS has_record
+          FROM reg
+         CROSS JOIN LATERAL reporting._tracked_sources(reg.view) t
+         CROSS JOIN LATERAL reporting._generation(t.members) g
+          LEFT JOIN recorded rec ON rec.src::pg_catalog.oid OPERATOR(pg_catalog.=) t.source::pg_catalog.oid
+    ), verdict AS (
+        SELECT c.*,
+               CASE WHEN c.untracked IS NOT NULL THEN c.untracked
+                    WHEN c.generation IS NULL THEN c.unknown
+                    WHEN NOT c.refreshed THEN 'never refreshed'
+                    WHEN NOT coalesce(c.has_record, false) THEN 'the last refresh recorded nothing about its sources (it ran before change tracking was installed)'
+                    WHEN c.recorded_epoch IS NULL THEN 'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)'
+                    WHEN c.recorded_epoch OPERATOR(pg_catalog.<>) c.epoch THEN 'unknown since the server restarted'
+                    WHEN c.recorded IS NULL THEN 'this source was not tracked when the view was last refreshed'
+               END AS why_unknown
+          FROM compared c
+    )
+    SELECT v.source, v.source_kind,
+           CASE WHEN v.why_unknown IS NULL THEN v.generation OPERATOR(pg_catalog.<>) v.recorded END,
+           CASE WHEN v.why_unknown IS NULL THEN v.generation OPERATOR(pg_catalog.-) v.recorded END,
+           v.last_change, v.why_unknown
+      FROM verdict v
+     ORDER BY v.source::pg_catalog.text COLLATE "C"
+$$;
+
+COMMENT ON FUNCTION reporting.staleness(pg_catalog.regclass) IS
+    'One row per source of a registered view: whether committed changes to it can be missing from the view (changed true), cannot (false) or it is unknown (NULL, with the reason), how many, and when it last changed.';
+
+-- The view-level verdict: changed if any source changed, unchanged if every
+-- source is known unchanged, unknown otherwise.
+CREATE FUNCTION reporting._freshness_state(view pg_catalog.regclass,
+    OUT sources_changed pg_catalog.bool, OUT changes pg_catalog.int8,
+    OUT last_source_change pg_catalog.timestamptz, OUT reason pg_catalog.text)
+RETURNS record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN pg_catalog.bool_or(s.changed) THEN true
+                WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) pg_catalog.count(s.changed)
+                     AND EXISTS (SELECT 1 FROM reporting.runs u
+                                  WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+                                    AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+                                    AND u.tracked_sources IS NOT NULL
+                                    AND u.tracking_epoch IS NOT NULL) THEN false END,
+           coalesce(pg_catalog.sum(s.changes) FILTER (WHERE s.changed), 0)::pg_catalog.int8,
+           pg_catalog.max(s.last_change),
+           pg_catalog.min(s.reason)
+      FROM reporting.staleness($1) s
+$$;
+
+-- Why refresh_all() may skip a view: registered refresh_when => 'changed',
+-- sources known unchanged, populated, and not older than its max_age.
+CREATE FUNCTION reporting._skip_reason(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'sources unchanged since the last refresh'
+      FROM reporting.registrations r
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
+     WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND r.refresh_when OPERATOR(pg_catalog.=) 'changed'
+       AND c.relispopulated
+       AND (r.max_age IS NULL OR (
+            SELECT pg_catalog.max(u.started_at) FROM reporting.runs u
+             WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+               AND u.status OPERATOR(pg_catalog.=) 'refreshed')
+            OPERATOR(pg_catalog.>) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) r.max_age))
+       AND (SELECT f.sources_changed FROM reporting._freshness_state($1) f) IS FALSE
+$$;
+
+CREATE FUNCTION reporting.assert_fresh(view pg_catalog.regclass, within pg_catalog.interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    state record;
+    refreshed_at pg_catalog.timestamptz;
+    age pg_catalog.interval;
+BEGIN
+    IF view IS NULL OR within IS NULL THEN
+        RAISE EXCEPTION '"%" must not be null', CASE WHEN view IS NULL THEN 'view' ELSE 'within' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF within OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+        RAISE EXCEPTION '"within" must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM reporting.registrations r
+                    WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid) THEN
+        RAISE EXCEPTION 'materialized view "%" is not registered', view
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Register it first with reporting.register().';
+    END IF;
+
+    SELECT * INTO state FROM reporting._freshness_state(view);
+    IF state.sources_changed IS FALSE THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.max(u.started_at) INTO refreshed_at FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
+       AND u.status OPERATOR(pg_catalog.=) 'refreshed';
+    age := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) refreshed_at;
+    -- any change it missed came after its last refresh started
+    IF age OPERATOR(pg_catalog.<) within THEN
+        RETURN;
+    END IF;
+
+    IF refreshed_at IS NULL THEN
+        RAISE EXCEPTION 'materialized view "%" has never been refreshed', view
+            USING ERRCODE = 'RP001',
+                  HINT = 'Refresh it with reporting.refresh() or reporting.refresh_all().';
+    ELSIF state.sources_changed THEN
+        RAISE EXCEPTION 'materialized view "%" has missed changes for up to %', view,
+                        reporting._describe_duration(age)
+            USING ERRCODE = 'RP001',
+                  DETAIL = pg_catalog.format('%s committed %s to its sources since its last refresh %s; the latest was %s.',
+                                             state.changes,
+                                             CASE WHEN state.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
+                                             reporting._describe_age(age),
+                                             reporting._describe_age(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) state.last_source_change)),
+                  HINT = 'Refresh it, or accept more staleness with a larger "within".';
+    ELSE
+        RAISE EXCEPTION 'freshness of materialized view "%" is unknown, and its last refresh was % ago', view,
+                        reporting._describe_duration(age)
+            USING ERRCODE = 'RP001',
+                  DETAIL = pg_catalog.format('Its freshness is unknown: %s.', state.reason),
+                  HINT = 'Refresh it to make its freshness known again.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION reporting.assert_fresh(pg_catalog.regclass, pg_catalog.interval) IS
+    'Return quietly when the view has missed no committed change, or missed changes for less than "within"; otherwise raise SQLSTATE RP001 saying how stale it is and why.';
+
+-- "12 minutes", "2 hours", "3 days": an age without "ago"
+CREATE FUNCTION reporting._describe_duration(age pg_catalog.interval)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN d OPERATOR(pg_catalog.=) 'just now' THEN 'less than a second'
+                ELSE pg_catalog.regexp_replace(d, ' ago$', '') END
+      FROM reporting._describe_age(age) AS d
+$$;
+
+-- The freshness sentence, now with what tracking knows.
+CREATE FUNCTION reporting._describe_freshness(
+    view_exists pg_catalog.bool, every pg_catalog.interval, cron pg_catalog.text,
+    timezone pg_catalog.text, last_refreshed_at pg_catalog.timestamptz,
+    last_status pg_catalog.text, last_started_at pg_catalog.timestamptz,
+    now pg_catalog.timestamptz, sources_changed pg_catalog.bool,
+    changes pg_catalog.int8, unknown_reason pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT reporting._describe_freshness(view_exists, every, cron, timezone, last_refreshed_at,
+                                         last_status, last_started_at, now)
+        OPERATOR(pg_catalog.||)
+        CASE WHEN NOT view_exists OR last_refreshed_at IS NULL THEN ''
+             WHEN sources_changed IS FALSE THEN '; sources unchanged since the last refresh'
+             WHEN sources_changed THEN pg_catalog.format('; %s source %s since the last refresh', changes,
+                                      CASE WHEN changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END)
+             WHEN unknown_reason OPERATOR(pg_catalog.=) 'unknown since the server restarted' THEN '; unknown since the server restarted'
+             WHEN unknown_reason LIKE 'change tracking is off%' THEN '; change tracking is off (reporting is not in shared_preload_libraries)'
+             ELSE '; freshness unknown: ' OPERATOR(pg_catalog.||) coalesce(unknown_reason, 'no source can be tracked')
+        END
+$$;
+
+CREATE OR REPLACE VIEW reporting.status WITH (security_invoker = true) AS
+SELECT r.view,
+       c.relowner::pg_catalog.regrole AS owner,
+       reporting._describe_schedule(r.every, r.cron, r.timezone) AS schedule,
+       r.every, r.cron, r.timezone,
+       r.mode, r.refresh_when, r.max_age,
+       last.started_at AS last_started_at,
+       last.duration AS last_duration,
+       last.status AS last_status,
+       last.mode AS last_mode,
+       CASE WHEN last.status OPERATOR(pg_catalog.=) 'failed' THEN last.error END AS last_error,
+       last.sqlstate AS last_sqlstate,
+       ok.started_at AS last_refreshed_at,
+       ok.rows,
+       pg_catalog.now() OPERATOR(pg_catalog.-) ok.started_at AS age,
+       reporting._describe_freshness(c.oid IS NOT NULL, r.every, r.cron, r.timezone,
+                                     ok.started_at, last.status, last.started_at,
+                                     pg_catalog.now(), f.sources_changed, f.changes, f.reason) AS freshness,
+       c.oid IS NOT NULL AS view_exists,
+       coalesce(c.relispopulated, false) AS populated,
+       r.registered_at,
+       f.sources_changed,
+       f.last_source_change,
+       f.changes AS source_changes,
+       CASE WHEN f.sources_changed IS NULL THEN f.reason END AS unknown_reason
+  FROM reporting.registrations r
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.duration, u.status, u.mode, u.error, u.sqlstate
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) last ON true
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.rows
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view
+           AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) ok ON true
+  LEFT JOIN LATERAL reporting._freshness_state(r.view) f ON c.oid IS NOT NULL;
+
+COMMENT ON VIEW reporting.status IS
+    'One row per registered view: schedule, mode, the last run and the last successful refresh, the age of the data, whether its sources changed since (sources_changed: true, false, or NULL for unknown), and a freshness sentence in plain language.';

@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * staleness.c
+ *		What a refresh records of its sources' change generations, and the
+ *		SQL-callable reading of current generations that reporting.status,
+ *		reporting.staleness() and reporting.assert_fresh() compare with it.
+ *
+ * A view's sources for tracking are given by reporting._tracked_sources():
+ * each table it reads directly or through plain views (a partitioned table
+ * with all its partitions), and each materialized view it reads, whose
+ * "change" is its own refresh.  A source that cannot be tracked comes with
+ * the reason, and its generation is recorded as unknown (NULL).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "reporting.h"
+
+PG_FUNCTION_INFO_V1(reporting_generation);
+
+/*
+ * Once no prepared transaction is left in the cluster, the tables marked by
+ * prepared transactions become known again (see tracking.c).
+ */
+static void
+settle_prepared_marks(void)
+{
+	int64		stamp = reporting_prepare_stamp();
+
+	if (stamp < 0)
+		return;
+	SPI_connect();
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_prepared_xacts", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_prepared_xacts");
+	if (SPI_processed == 0)
+		reporting_clear_prepared_marks(stamp);
+	SPI_finish();
+}
+
+/*
+ * The summed generation of a set of tables (a source and, for a partitioned
+ * table, its partitions): -1 with *reason when any of them is unknown.
+ */
+static int64
+sum_generations(int n, Oid *members, TimestampTz *last_change,
+				const char **reason, bool for_refresh)
+{
+	int64	   *gens = palloc(sizeof(int64) * Max(n, 1));
+	TimestampTz *times = palloc(sizeof(TimestampTz) * Max(n, 1));
+	const char **reasons = palloc(sizeof(char *) * Max(n, 1));
+	int64		sum = 0;
+
+	*last_change = 0;
+	*reason = NULL;
+	reporting_read_generations(n, members, gens, times, reasons, for_refresh);
+	for (int i = 0; i < n; i++)
+	{
+		if (gens[i] < 0)
+		{
+			*reason = reasons[i];
+			return -1;
+		}
+		sum += gens[i];
+		*last_change = Max(*last_change, times[i]);
+	}
+	return sum;
+}
+
+/* the OIDs in a regclass[] datum */
+static int
+array_oids(Datum array, Oid **oids)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), REGCLASSOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	*oids = palloc(sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*oids)[i] = DatumGetObjectId(elems[i]);
+	return n;
+}
+
+/*
+ * Record, for a refresh about to take its snapshot, the generation of each
+ * of the view's sources.  Must run before the snapshot is taken.  In a
+ * REPEATABLE READ or SERIALIZABLE transaction the snapshot may be older
+ * than this read, so nothing can be proven: the epoch is left unknown.
+ * Call inside SPI, as the extension's owner; the arrays are built in
+ * resultcxt, which must outlive the SPI connection.
+ */
+void
+reporting_capture_generations(Oid relid, ReportingTracking *tracking,
+							  MemoryContext resultcxt)
+{
+	MemoryContext spicxt;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Datum	   *sources;
+	Datum	   *generations;
+	bool	   *gen_nulls;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	memset(tracking, 0, sizeof(*tracking));
+	settle_prepared_marks();
+	if (SPI_execute_with_args("SELECT source, members, reason"
+							  " FROM reporting._tracked_sources($1)",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the tracked sources of relation %u", relid);
+
+	n = (int) SPI_processed;
+	sources = palloc(sizeof(Datum) * Max(n, 1));
+	generations = palloc(sizeof(Datum) * Max(n, 1));
+	gen_nulls = palloc(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid		   *members;
+		int			nmembers;
+		TimestampTz last_change;
+		const char *reason;
+		int64		gen;
+
+		sources[i] = SPI_getbinval(tuple, desc, 1, &isnull);
+		(void) SPI_getbinval(tuple, desc, 3, &isnull);
+		gen_nulls[i] = true;
+		generations[i] = (Datum) 0;
+		if (!isnull)
+			continue;			/* untracked source */
+		nmembers = array_oids(SPI_getbinval(tuple, desc, 2, &isnull), &members);
+		gen = sum_generations(nmembers, members, &last_change, &reason, true);
+		if (gen >= 0)
+		{
+			generations[i] = Int64GetDatum(gen);
+			gen_nulls[i] = false;
+		}
+	}
+
+	dims[0] = n;
+	spicxt = MemoryContextSwitchTo(resultcxt);
+	tracking->sources = PointerGetDatum(construct_array(sources, n, REGCLASSOID,
+														sizeof(Oid), true, TYPALIGN_INT));
+	tracking->generations = PointerGetDatum(construct_md_array(generations, gen_nulls, 1,
+															   dims, lbs, INT8OID, 8,
+															   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(spicxt);
+	tracking->epoch_known = reporting_tracking_active() && !IsolationUsesXactSnapshot();
+	tracking->epoch = reporting_tracking_epoch();
+	tracking->valid = true;
+}
+
+/*
+ * reporting._generation(members regclass[])
+ *		RETURNS record (epoch int8, generation int8, last_change timestamptz,
+ *		reason text)
+ *
+ * The current generation of one source (summed over its members), for
+ * comparison with what a refresh recorded.  epoch and generation are NULL,
+ * with a reason, when they are unknown.
+ */
+Datum
+reporting_generation(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	Oid		   *members;
+	int			n;
+	TimestampTz last_change;
+	const char *reason;
+	int64		gen;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	settle_prepared_marks();
+	n = array_oids(PG_GETARG_DATUM(0), &members);
+	gen = sum_generations(n, members, &last_change, &reason, false);
+
+	values[0] = Int64GetDatum(reporting_tracking_epoch());
+	nulls[0] = !reporting_tracking_active();
+	values[1] = Int64GetDatum(gen);
+	nulls[1] = gen < 0;
+	values[2] = TimestampTzGetDatum(last_change);
+	nulls[2] = gen < 0 || last_change == 0;
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[3] = reason == NULL;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
