@@ -438,15 +438,16 @@ reporting_track_change(PG_FUNCTION_ARGS)
 void
 reporting_tracking_init(void)
 {
-	DefineCustomIntVariable("reporting.max_tracked_tables",
-							"Tables whose changes can be tracked, across all databases.",
-							"When more tables are written, reports on the others read as unknown until a restart.",
-							&reporting_max_tracked_tables,
-							10000, 100, INT_MAX / 2,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{
+		DefineCustomIntVariable("reporting.max_tracked_tables",
+								"Tables whose changes can be tracked, across all databases.",
+								"When more tables are written, reports on the others read as unknown until a restart.",
+								&reporting_max_tracked_tables,
+								10000, 100, INT_MAX / 2,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 		prev_shmem_request_hook = shmem_request_hook;
 		shmem_request_hook = tracker_shmem_request;
 		prev_shmem_startup_hook = shmem_startup_hook;

@@ -31,6 +31,16 @@ is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM reporting.refresh_all(); SHOW reporting.history_max_age}),
 	"1\n30d", 'the GUCs are defined once the library is loaded');
 
+# change tracking is off, says so, and never gets in the way of a write
+$node->safe_psql('postgres', q{INSERT INTO orders VALUES (1000, 1)});
+is($node->safe_psql('postgres', q{SELECT coalesce(sources_changed::text, 'unknown') FROM reporting.status}),
+	'unknown', 'without preloading, freshness is unknown');
+like($node->safe_psql('postgres', q{SELECT freshness FROM reporting.status}),
+	qr/change tracking is off \(reporting is not in shared_preload_libraries\)$/,
+	'and the status says why');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'reporting_track_changes'}),
+	'1', 'the trigger is in place, ready for when the library is preloaded');
+
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	q{SELECT count(*) FROM reporting.refresh_all(); SET reporting.no_such_setting = 1});
 like($stderr, qr/invalid configuration parameter name "reporting.no_such_setting"/,
