@@ -425,3 +425,9 @@ SELECT r.view,
 
 COMMENT ON VIEW reporting.status IS
     'One row per registered view: schedule, mode, the last run and the last successful refresh, the age of the data, whether its sources changed since (sources_changed: true, false, or NULL for unknown), and a freshness sentence in plain language.';
+
+-- Views registered before this version get their triggers now, on behalf of
+-- their owners; their freshness is known from their next refresh on.
+SELECT reporting._attach_triggers(r.view, c.relowner)
+  FROM reporting.registrations r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid;

@@ -1,0 +1,40 @@
+-- Upgrade path: a database on 0.1.0 keeps working with the new library, and
+-- ALTER EXTENSION reporting UPDATE brings it to the current version with its
+-- registrations and history intact.
+
+SET client_min_messages = warning;
+DROP EXTENSION reporting CASCADE;
+CREATE EXTENSION reporting VERSION '0.1.0';
+RESET client_min_messages;
+SELECT extversion FROM pg_extension WHERE extname = 'reporting';
+
+CREATE TABLE orders (id int PRIMARY KEY, total bigint NOT NULL);
+INSERT INTO orders SELECT g, g FROM generate_series(1, 10) g;
+CREATE MATERIALIZED VIEW totals AS SELECT 1 AS k, sum(total) AS s FROM orders;
+CREATE UNIQUE INDEX ON totals (k);
+
+-- the 0.1.0 API works with the current library
+SELECT reporting.register('totals', every => '5 minutes');
+SELECT mode, rows FROM reporting.refresh('totals');
+SELECT view, status, mode FROM reporting.refresh_all();
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgname = 'reporting_track_changes';
+
+ALTER EXTENSION reporting UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'reporting') AS current
+  FROM pg_extension WHERE extname = 'reporting';
+
+-- registrations and history survive; runs from before have no generations,
+-- so freshness is unknown until the next refresh
+SELECT view, every, mode FROM reporting.registrations;
+SELECT count(*) AS runs, count(tracked_sources) AS runs_with_generations FROM reporting.runs;
+SELECT sources_changed, unknown_reason FROM reporting.status;
+-- the update added the triggers; the next refresh records generations
+SELECT tgrelid::regclass AS tracked FROM pg_trigger WHERE tgname = 'reporting_track_changes';
+SELECT mode FROM reporting.refresh('totals');
+SELECT sources_changed, unknown_reason FROM reporting.status;
+INSERT INTO orders VALUES (11, 11);
+SELECT sources_changed, source_changes FROM reporting.status;
+
+SET client_min_messages = warning;
+DROP TABLE orders CASCADE;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname = 'reporting_track_changes';
