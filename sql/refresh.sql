@@ -54,6 +54,11 @@ SELECT mode, rows FROM reporting.refresh('daily');
 SELECT mode, rows FROM reporting.refresh('daily');
 SELECT mode, rows FROM reporting.refresh('daily', 'plain');
 SELECT mode, rows FROM reporting.refresh('daily', 'concurrently');
+-- rows counts what the refresh wrote: a concurrent refresh that adds a day
+INSERT INTO orders VALUES (500, '2025-02-01', 100, 'paid');
+SELECT mode, rows FROM reporting.refresh('daily', 'concurrently');
+DELETE FROM orders WHERE id = 500;
+SELECT mode, rows FROM reporting.refresh('daily', 'concurrently');
 -- registered plain: auto follows the registration
 SELECT mode, rows FROM reporting.refresh('weekly');
 -- no unique index: concurrently is refused with a hint

@@ -1,0 +1,2 @@
+-- The reporting extension: registration, refresh, freshness of reports.
+CREATE EXTENSION IF NOT EXISTS reporting;

@@ -1,0 +1,2 @@
+SELECT reporting.unregister('reporting_sales_90d');
+SELECT reporting.unregister('reporting_daily_revenue');
