@@ -15,7 +15,7 @@ ALTER TABLE reporting.runs
 COMMENT ON COLUMN reporting.runs.tracking_epoch IS
     'The change tracker''s epoch when the refresh read its sources'' generations; NULL when nothing could be proven (tracking off, or a REPEATABLE READ or SERIALIZABLE transaction).';
 COMMENT ON COLUMN reporting.runs.tracked_sources IS
-    'The sources whose change generations the refresh recorded, aligned with source_generations.';
+    'The tables (partitions, materialized views) whose change generations the refresh recorded, aligned with source_generations; a source that cannot be tracked is listed with a NULL generation.';
 COMMENT ON COLUMN reporting.runs.source_generations IS
     'Each source''s change generation read before the refresh took its snapshot; NULL where it could not be tracked.';
 
@@ -203,36 +203,66 @@ AS $$
          ORDER BY u.started_at DESC, u.id DESC
          LIMIT 1
     ), recorded AS (
-        SELECT x.src, x.gen
-          FROM last CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(last.tracked_sources), pg_catalog.unnest(last.source_generations)) AS x (src, gen)
-    ), compared AS (
-        SELECT t.source, t.source_kind, t.reason AS untracked, g.epoch, g.generation, g.last_change,
-               g.reason AS unknown, rec.gen AS recorded,
-               (SELECT count(*) FROM last) OPERATOR(pg_catalog.>) 0 AS refreshed,
+        -- what the last refresh recorded, one generation per table
+        SELECT x.tbl, x.gen
+          FROM last CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(last.tracked_sources),
+                                                  pg_catalog.unnest(last.source_generations)) AS x (tbl, gen)
+    ), facts AS (
+        SELECT EXISTS (SELECT 1 FROM last) AS refreshed,
                (SELECT l.tracking_epoch FROM last l) AS recorded_epoch,
-               (SELECT l.tracked_sources IS NOT NULL FROM last l) AS has_record
+               coalesce((SELECT l.tracked_sources IS NOT NULL FROM last l), false) AS has_record,
+               (SELECT g.epoch FROM reporting._generation(ARRAY[]::pg_catalog.regclass[]) g) AS epoch
+    ), now_read AS (
+        -- every table each source stands for, with its generation now
+        SELECT t.source, t.source_kind, t.reason AS untracked, u.member,
+               g.generation, g.last_change, g.reason AS unknown,
+               rec.gen AS recorded, rec.tbl IS NOT NULL AS was_recorded
           FROM reg
          CROSS JOIN LATERAL reporting._tracked_sources(reg.view) t
-         CROSS JOIN LATERAL reporting._generation(t.members) g
-          LEFT JOIN recorded rec ON rec.src::pg_catalog.oid OPERATOR(pg_catalog.=) t.source::pg_catalog.oid
+         CROSS JOIN LATERAL pg_catalog.unnest(t.members) AS u (member)
+         CROSS JOIN LATERAL reporting._generation(ARRAY[u.member]) g
+          LEFT JOIN recorded rec ON rec.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+    ), per_source AS (
+        SELECT n.source, n.source_kind,
+               pg_catalog.min(n.untracked) AS untracked,
+               pg_catalog.min(n.unknown) AS unknown,
+               pg_catalog.bool_or(n.generation OPERATOR(pg_catalog.<>) n.recorded) AS some_changed,
+               pg_catalog.bool_or(NOT n.was_recorded OR n.recorded IS NULL) AS some_unrecorded,
+               coalesce(pg_catalog.sum(n.generation OPERATOR(pg_catalog.-) n.recorded)
+                        FILTER (WHERE n.generation OPERATOR(pg_catalog.>) n.recorded), 0)::pg_catalog.int8 AS changes,
+               pg_catalog.max(n.last_change) AS last_change
+          FROM now_read n
+         GROUP BY n.source, n.source_kind
     ), verdict AS (
-        SELECT c.*,
-               CASE WHEN c.untracked IS NOT NULL THEN c.untracked
-                    WHEN c.generation IS NULL THEN c.unknown
-                    WHEN NOT c.refreshed THEN 'never refreshed'
-                    WHEN NOT coalesce(c.has_record, false) THEN 'the last refresh recorded nothing about its sources (it ran before change tracking was installed)'
-                    WHEN c.recorded_epoch IS NULL THEN 'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)'
-                    WHEN c.recorded_epoch OPERATOR(pg_catalog.<>) c.epoch THEN 'unknown since the server restarted'
-                    WHEN c.recorded IS NULL THEN 'this source was not tracked when the view was last refreshed'
+        SELECT p.*,
+               CASE WHEN p.untracked IS NOT NULL THEN p.untracked
+                    WHEN p.unknown IS NOT NULL THEN p.unknown
+                    WHEN NOT f.refreshed THEN 'never refreshed'
+                    WHEN NOT f.has_record THEN 'the last refresh recorded nothing about its sources (it ran before change tracking was installed)'
+                    WHEN f.recorded_epoch IS NULL THEN 'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)'
+                    WHEN f.recorded_epoch OPERATOR(pg_catalog.<>) f.epoch THEN 'unknown since the server restarted'
+                    WHEN coalesce(p.some_changed, false) THEN NULL
+                    WHEN p.some_unrecorded THEN 'part of it was not tracked when the view was last refreshed'
                END AS why_unknown
-          FROM compared c
+          FROM per_source p, facts f
     )
+    SELECT * FROM (
     SELECT v.source, v.source_kind,
-           CASE WHEN v.why_unknown IS NULL THEN v.generation OPERATOR(pg_catalog.<>) v.recorded END,
-           CASE WHEN v.why_unknown IS NULL THEN v.generation OPERATOR(pg_catalog.-) v.recorded END,
+           CASE WHEN v.why_unknown IS NULL THEN coalesce(v.some_changed, false) END,
+           CASE WHEN v.why_unknown IS NULL THEN v.changes END,
            v.last_change, v.why_unknown
       FROM verdict v
-     ORDER BY v.source::pg_catalog.text COLLATE "C"
+    UNION ALL
+    -- a table read at the last refresh and no longer (a detached or dropped
+    -- partition, a redefined view): what it contributed is gone
+    SELECT rec.tbl, 'no longer read', true, NULL, NULL, NULL
+      FROM recorded rec, facts f
+     WHERE rec.gen IS NOT NULL
+       AND f.recorded_epoch OPERATOR(pg_catalog.=) f.epoch
+       AND NOT EXISTS (SELECT 1 FROM now_read n
+                        WHERE n.member::pg_catalog.oid OPERATOR(pg_catalog.=) rec.tbl::pg_catalog.oid)
+    ) AS s (source, source_kind, changed, changes, last_change, reason)
+    ORDER BY s.source::pg_catalog.text COLLATE "C"
 $$;
 
 COMMENT ON FUNCTION reporting.staleness(pg_catalog.regclass) IS

@@ -174,6 +174,35 @@ SELECT mode FROM reporting.refresh('theirs.their_report');
 SELECT source, changed, reason FROM reporting.staleness('theirs.their_report');
 RESET ROLE;
 
+-- a partitioned table: every partition is tracked, and a write through the
+-- parent or straight into a partition counts
+CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE MATERIALIZED VIEW event_count AS SELECT 1 AS k, count(*) AS n FROM events;
+CREATE UNIQUE INDEX ON event_count (k);
+SELECT reporting.register('event_count');
+SELECT tgrelid::regclass AS tracked FROM pg_trigger
+ WHERE tgname = 'reporting_track_changes' AND tgrelid::regclass::text LIKE 'events%' ORDER BY 1;
+SELECT mode FROM reporting.refresh('event_count');
+INSERT INTO events VALUES (1, '2025-06-01');
+SELECT source, source_kind, changed, changes FROM reporting.staleness('event_count');
+SELECT mode FROM reporting.refresh('event_count');
+INSERT INTO events_2026 VALUES (2, '2026-06-01');
+SELECT source, changed, changes FROM reporting.staleness('event_count');
+SELECT mode FROM reporting.refresh('event_count');
+-- a partition attached later is not tracked until the view is registered
+-- again, and says so; attaching it counts as a change
+CREATE TABLE events_2027 (id int, at date NOT NULL);
+ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+SELECT source, changed, reason FROM reporting.staleness('event_count');
+SELECT reporting.register('event_count');
+SELECT mode FROM reporting.refresh('event_count');
+SELECT source, changed, reason FROM reporting.staleness('event_count');
+ALTER TABLE events DETACH PARTITION events_2025;
+SELECT source, changed, changes FROM reporting.staleness('event_count');
+SELECT reporting.unregister('event_count');
+
 -- unregister and DROP remove triggers no registration needs any more
 SELECT reporting.unregister('theirs.their_report');
 SELECT count(*) AS triggers_on_locked_down FROM pg_trigger WHERE tgrelid = 'locked_down'::regclass;
@@ -189,7 +218,7 @@ DROP MATERIALIZED VIEW remote_totals, unregistered;
 DROP FOREIGN TABLE remote_orders;
 DROP SERVER regress_reporting_server;
 DROP FOREIGN DATA WRAPPER regress_reporting_fdw;
-DROP TABLE orders, customers, locked_down CASCADE;
+DROP TABLE orders, customers, locked_down, events, events_2025 CASCADE;
 DROP OWNED BY regress_reporting_tracker;
 DROP ROLE regress_reporting_tracker;
 SELECT count(*) AS registrations FROM reporting.registrations;

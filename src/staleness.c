@@ -8,8 +8,9 @@
  * A view's sources for tracking are given by reporting._tracked_sources():
  * each table it reads directly or through plain views (a partitioned table
  * with all its partitions), and each materialized view it reads, whose
- * "change" is its own refresh.  A source that cannot be tracked comes with
- * the reason, and its generation is recorded as unknown (NULL).
+ * "change" is its own refresh.  A refresh records the generation of every
+ * one of those tables; a source that cannot be tracked comes with the
+ * reason, and is recorded with an unknown (NULL) generation.
  *
  *-------------------------------------------------------------------------
  */
@@ -94,12 +95,16 @@ array_oids(Datum array, Oid **oids)
 }
 
 /*
- * Record, for a refresh about to take its snapshot, the generation of each
- * of the view's sources.  Must run before the snapshot is taken.  In a
- * REPEATABLE READ or SERIALIZABLE transaction the snapshot may be older
- * than this read, so nothing can be proven: the epoch is left unknown.
- * Call inside SPI, as the extension's owner; the arrays are built in
- * resultcxt, which must outlive the SPI connection.
+ * Record, for a refresh about to take its snapshot, the generation of every
+ * table its sources stand for: each table, each partition of a partitioned
+ * table, each materialized view.  Per table, not summed per source, so that
+ * a partition attached or detached can never cancel out a change.  A source
+ * that cannot be tracked is recorded itself, with a NULL generation.  Must
+ * run before the snapshot is taken.  In a REPEATABLE READ or SERIALIZABLE
+ * transaction the snapshot may be older than this read, so nothing can be
+ * proven: the epoch is left unknown.  Call inside SPI, as the extension's
+ * owner; the arrays are built in resultcxt, which must outlive the SPI
+ * connection.
  */
 void
 reporting_capture_generations(Oid relid, ReportingTracking *tracking,
@@ -108,12 +113,19 @@ reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 	MemoryContext spicxt;
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	Datum	   *sources;
-	Datum	   *generations;
+	List	   *tables = NIL;
+	List	   *known = NIL;
+	List	   *gens = NIL;
+	Datum	   *table_datums;
+	Datum	   *gen_datums;
 	bool	   *gen_nulls;
 	int			n;
 	int			dims[1];
 	int			lbs[1] = {1};
+	ListCell   *lc1,
+			   *lc2,
+			   *lc3;
+	int			i;
 
 	memset(tracking, 0, sizeof(*tracking));
 	settle_prepared_marks();
@@ -122,41 +134,56 @@ reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the tracked sources of relation %u", relid);
 
-	n = (int) SPI_processed;
-	sources = palloc(sizeof(Datum) * Max(n, 1));
-	generations = palloc(sizeof(Datum) * Max(n, 1));
-	gen_nulls = palloc(sizeof(bool) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
+		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Oid			source = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
 		Oid		   *members;
 		int			nmembers;
-		TimestampTz last_change;
-		const char *reason;
-		int64		gen;
 
-		sources[i] = SPI_getbinval(tuple, desc, 1, &isnull);
 		(void) SPI_getbinval(tuple, desc, 3, &isnull);
-		gen_nulls[i] = true;
-		generations[i] = (Datum) 0;
 		if (!isnull)
-			continue;			/* untracked source */
-		nmembers = array_oids(SPI_getbinval(tuple, desc, 2, &isnull), &members);
-		gen = sum_generations(nmembers, members, &last_change, &reason, true);
-		if (gen >= 0)
 		{
-			generations[i] = Int64GetDatum(gen);
-			gen_nulls[i] = false;
+			/* untracked source: recorded as unknown */
+			tables = lappend_oid(tables, source);
+			known = lappend_int(known, 0);
+			gens = lappend(gens, NULL);
+			continue;
 		}
+		nmembers = array_oids(SPI_getbinval(tuple, desc, 2, &isnull), &members);
+		for (int m = 0; m < nmembers; m++)
+		{
+			int64	   *gen = palloc(sizeof(int64));
+			TimestampTz last_change;
+			const char *reason;
+
+			reporting_read_generations(1, &members[m], gen, &last_change, &reason, true);
+			tables = lappend_oid(tables, members[m]);
+			known = lappend_int(known, *gen >= 0);
+			gens = lappend(gens, gen);
+		}
+	}
+
+	n = list_length(tables);
+	table_datums = palloc(sizeof(Datum) * Max(n, 1));
+	gen_datums = palloc(sizeof(Datum) * Max(n, 1));
+	gen_nulls = palloc(sizeof(bool) * Max(n, 1));
+	i = 0;
+	forthree(lc1, tables, lc2, known, lc3, gens)
+	{
+		table_datums[i] = ObjectIdGetDatum(lfirst_oid(lc1));
+		gen_nulls[i] = !lfirst_int(lc2);
+		gen_datums[i] = gen_nulls[i] ? (Datum) 0 : Int64GetDatum(*(int64 *) lfirst(lc3));
+		i++;
 	}
 
 	dims[0] = n;
 	spicxt = MemoryContextSwitchTo(resultcxt);
-	tracking->sources = PointerGetDatum(construct_array(sources, n, REGCLASSOID,
+	tracking->sources = PointerGetDatum(construct_array(table_datums, n, REGCLASSOID,
 														sizeof(Oid), true, TYPALIGN_INT));
-	tracking->generations = PointerGetDatum(construct_md_array(generations, gen_nulls, 1,
+	tracking->generations = PointerGetDatum(construct_md_array(gen_datums, gen_nulls, 1,
 															   dims, lbs, INT8OID, 8,
 															   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	MemoryContextSwitchTo(spicxt);
