@@ -16,8 +16,12 @@
  * ------------------------
  * TrackerShared and the hash table of TrackerEntry are guarded by one
  * LWLock (tranche "reporting"):
- *	- the commit callback takes it exclusively to bump generations;
- *	- readers take it shared.
+ *	- the set of entries and the "prepared" marks change only under the lock
+ *	  held exclusively (a commit that writes a table the tracker has not seen
+ *	  yet, a PREPARE, clearing marks);
+ *	- an entry's generation and last_change are atomics: a commit bumps them
+ *	  holding the lock shared, so committers never wait for each other;
+ *	- readers hold the lock shared.
  * The epoch is set once when shared memory is initialised (every postmaster
  * start and every crash restart) and never changes afterwards, so it may be
  * read without the lock.  When the table is full, "overflowed" is set and
@@ -41,6 +45,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -62,8 +67,8 @@ typedef struct TrackerKey
 typedef struct TrackerEntry
 {
 	TrackerKey	key;
-	int64		generation;		/* committed changes since the epoch began */
-	TimestampTz last_change;	/* commit time of the last of them */
+	pg_atomic_uint64 generation;	/* committed changes since the epoch began */
+	pg_atomic_uint64 last_change;	/* commit time (TimestampTz) of the latest */
 	bool		prepared;		/* written by a prepared transaction */
 	int64		prepared_stamp; /* prepare_stamp when it was marked */
 } TrackerEntry;
@@ -83,6 +88,7 @@ typedef struct PendingTable
 	Oid			relid;
 	int			bumps;			/* generations to add at commit */
 	bool		recorded;		/* a refresh in this transaction read it */
+	bool		published;		/* bumped already, during commit */
 } PendingTable;
 
 /* GUC: entries in the shared table */
@@ -189,19 +195,58 @@ reporting_note_change(Oid relid)
 	pending[npending].relid = relid;
 	pending[npending].bumps = 1;
 	pending[npending].recorded = false;
+	pending[npending].published = false;
 	npending++;
 }
 
+/* Move an entry's last_change forward to now (never back). */
+static void
+entry_touch(TrackerEntry *entry, TimestampTz now)
+{
+	uint64		seen = pg_atomic_read_u64(&entry->last_change);
+
+	while ((TimestampTz) seen < now &&
+		   !pg_atomic_compare_exchange_u64(&entry->last_change, &seen, (uint64) now))
+		;
+}
+
 /*
- * Publish the transaction's changes.  Runs after the commit is visible to
- * other transactions and must not fail: no allocation, no error, a full
- * table only sets a flag.
+ * Bump the entries that exist, holding the lock shared: the common case,
+ * where committers do not wait for one another.  Returns true when some
+ * table still needs an entry.
+ */
+static bool
+publish_existing(TimestampTz now)
+{
+	bool		missing = false;
+
+	LWLockAcquire(tracker->lock, LW_SHARED);
+	for (int i = 0; i < npending; i++)
+	{
+		TrackerKey	key = {MyDatabaseId, pending[i].relid};
+		TrackerEntry *entry = hash_search(tracker_hash, &key, HASH_FIND, NULL);
+
+		if (entry == NULL)
+		{
+			missing = true;
+			continue;
+		}
+		pg_atomic_fetch_add_u64(&entry->generation, pending[i].bumps);
+		entry_touch(entry, now);
+		pending[i].published = true;
+	}
+	LWLockRelease(tracker->lock);
+	return missing;
+}
+
+/*
+ * Create the missing entries and bump them, and mark the tables of a
+ * prepared transaction, holding the lock exclusively.  A full table only
+ * sets the overflow flag.
  */
 static void
-tracker_publish(bool prepared)
+publish_exclusive(TimestampTz now, bool prepared)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
 	LWLockAcquire(tracker->lock, LW_EXCLUSIVE);
 	if (prepared)
 		tracker->prepare_stamp++;
@@ -221,11 +266,15 @@ tracker_publish(bool prepared)
 		}
 		if (!found)
 		{
-			entry->generation = 0;
+			pg_atomic_init_u64(&entry->generation, 0);
+			pg_atomic_init_u64(&entry->last_change, 0);
 			entry->prepared = false;
 		}
-		entry->generation += pending[i].bumps;
-		entry->last_change = now;
+		if (!pending[i].published)
+		{
+			pg_atomic_fetch_add_u64(&entry->generation, pending[i].bumps);
+			entry_touch(entry, now);
+		}
 		if (prepared)
 		{
 			if (!entry->prepared)
@@ -235,6 +284,19 @@ tracker_publish(bool prepared)
 		}
 	}
 	LWLockRelease(tracker->lock);
+}
+
+/*
+ * Publish the transaction's changes.  Runs after the commit is visible to
+ * other transactions and must not fail: no allocation, no error.
+ */
+static void
+tracker_publish(bool prepared)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (prepared || publish_existing(now))
+		publish_exclusive(now, prepared);
 }
 
 /* Transaction callback: publish on commit or prepare, forget otherwise. */
@@ -299,8 +361,8 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 			reasons[i] = "a prepared transaction changed it";
 		else
 		{
-			generations[i] = entry ? entry->generation : 0;
-			last_changes[i] = entry ? entry->last_change : 0;
+			generations[i] = entry ? (int64) pg_atomic_read_u64(&entry->generation) : 0;
+			last_changes[i] = entry ? (TimestampTz) pg_atomic_read_u64(&entry->last_change) : 0;
 		}
 	}
 	LWLockRelease(tracker->lock);
@@ -360,8 +422,8 @@ reporting_clear_prepared_marks(int64 stamp)
 		if (entry->prepared && entry->prepared_stamp <= stamp)
 		{
 			entry->prepared = false;
-			entry->generation++;
-			entry->last_change = now;
+			pg_atomic_fetch_add_u64(&entry->generation, 1);
+			entry_touch(entry, now);
 			tracker->nprepared--;
 		}
 	}
