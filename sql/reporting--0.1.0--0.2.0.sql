@@ -20,6 +20,22 @@ COMMENT ON COLUMN reporting.runs.source_generations IS
     'Each source''s change generation read before the refresh took its snapshot; NULL where it could not be tracked.';
 
 -------------------------------------------------------------------------------
+-- Schedules
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION reporting.cron_next(
+    cron     pg_catalog.text,
+    timezone pg_catalog.text DEFAULT NULL,
+    after    pg_catalog.timestamptz DEFAULT pg_catalog.now())
+RETURNS pg_catalog.timestamptz
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_cron_next_sql';
+
+COMMENT ON FUNCTION reporting.cron_next(pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+    'When a 5-field cron schedule next runs after "after", in "timezone" (default: the session''s): once per matching local time across daylight-saving changes.';
+
+-------------------------------------------------------------------------------
 -- The trigger and the sources it watches
 -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -75,12 +76,6 @@ check_schedule(FunctionCallInfo fcinfo)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"every\" must be at least 1 second")));
 	}
-	if (!PG_ARGISNULL(ARG_CRON))
-	{
-		ReportingCron cron;
-
-		reporting_parse_cron(text_to_cstring(PG_GETARG_TEXT_PP(ARG_CRON)), &cron);
-	}
 	if (!PG_ARGISNULL(ARG_TIMEZONE))
 	{
 		if (PG_ARGISNULL(ARG_CRON))
@@ -89,6 +84,21 @@ check_schedule(FunctionCallInfo fcinfo)
 					 errmsg("\"timezone\" applies only to a \"cron\" schedule"),
 					 errhint("Intervals given with \"every\" do not depend on a time zone.")));
 		reporting_validate_timezone(text_to_cstring(PG_GETARG_TEXT_PP(ARG_TIMEZONE)));
+	}
+	if (!PG_ARGISNULL(ARG_CRON))
+	{
+		char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(ARG_CRON));
+		ReportingCron cron;
+		pg_tz	   *tz;
+
+		reporting_parse_cron(expr, &cron);
+		tz = reporting_schedule_timezone(PG_ARGISNULL(ARG_TIMEZONE) ? NULL :
+										 text_to_cstring(PG_GETARG_TEXT_PP(ARG_TIMEZONE)));
+		if (reporting_cron_next(&cron, tz, GetCurrentTransactionStartTimestamp()) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cron expression \"%s\" never matches a date", expr),
+					 errhint("Check the day-of-month and month fields, for example 31 in a month that has 30 days.")));
 	}
 }
 

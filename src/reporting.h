@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "pgtime.h"
 #include "utils/timestamp.h"
 
 #define REPORTING_EXTENSION_NAME "reporting"
@@ -110,6 +111,9 @@ typedef struct ReportingCron
 
 extern void reporting_parse_cron(const char *expr, ReportingCron *cron);
 extern void reporting_validate_timezone(const char *tzname);
+extern TimestampTz reporting_cron_next(const ReportingCron *cron, pg_tz *tz,
+									   TimestampTz after);
+extern pg_tz *reporting_schedule_timezone(const char *tzname);
 
 /* arguments.c: checking what callers pass to the SQL API */
 extern int64 reporting_interval_usecs(const Interval *span);

@@ -16,9 +16,15 @@
 
 #include <ctype.h>
 
+#include "fmgr.h"
 #include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 
 #include "reporting.h"
+
+PG_FUNCTION_INFO_V1(reporting_cron_next_sql);
 
 typedef struct CronField
 {
@@ -257,4 +263,173 @@ reporting_validate_timezone(const char *tzname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("time zone \"%s\" not recognized", tzname),
 				 errhint("Use a name from pg_timezone_names, such as 'Europe/Berlin' or 'UTC'.")));
+}
+
+/*
+ * A local calendar position, minute resolution, used to walk a cron
+ * schedule forward in wall-clock time.
+ */
+typedef struct CronCursor
+{
+	int			year;
+	int			month;			/* 1-12 */
+	int			day;			/* 1-31 */
+	int			hour;			/* 0-23 */
+	int			minute;			/* 0-59 */
+} CronCursor;
+
+static int
+days_in_month(int year, int month)
+{
+	return day_tab[isleap(year)][month - 1];
+}
+
+/* Move to the start of the next month, day, hour or minute. */
+static void
+cursor_next_month(CronCursor *c)
+{
+	c->minute = c->hour = 0;
+	c->day = 1;
+	if (++c->month > 12)
+	{
+		c->month = 1;
+		c->year++;
+	}
+}
+
+static void
+cursor_next_day(CronCursor *c)
+{
+	c->minute = c->hour = 0;
+	if (++c->day > days_in_month(c->year, c->month))
+		cursor_next_month(c);
+}
+
+static void
+cursor_next_hour(CronCursor *c)
+{
+	c->minute = 0;
+	if (++c->hour > 23)
+		cursor_next_day(c);
+}
+
+static void
+cursor_next_minute(CronCursor *c)
+{
+	if (++c->minute > 59)
+		cursor_next_hour(c);
+}
+
+/*
+ * Whether the schedule runs on a date.  As in cron(8): when both the
+ * day-of-month and day-of-week fields are restricted, either may match;
+ * when one of them starts with "*", both must.
+ */
+static bool
+cron_day_matches(const ReportingCron *cron, const CronCursor *c)
+{
+	bool		dom = (cron->days >> c->day) & 1;
+	bool		dow = (cron->weekdays >> j2day(date2j(c->year, c->month, c->day))) & 1;
+
+	if (cron->days_star || cron->weekdays_star)
+		return dom && dow;
+	return dom || dow;
+}
+
+/*
+ * The first time strictly after "after" at which the schedule runs, in time
+ * zone tz, or 0 when it never runs (as "0 0 31 2 *").
+ *
+ * The walk is in wall-clock time, so a job runs once per matching local
+ * time across daylight-saving changes: a local time skipped when clocks go
+ * forward runs at the same distance past the change (02:30 becomes 03:30),
+ * and a local time repeated when clocks go back runs once, at its second
+ * occurrence (PostgreSQL reads an ambiguous local time as the later one).
+ */
+TimestampTz
+reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	CronCursor	c;
+	TimestampTz start = after - (after % USECS_PER_MINUTE) + USECS_PER_MINUTE;
+
+	if (timestamp2tm(start, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		return 0;
+	c.year = tm.tm_year;
+	c.month = tm.tm_mon;
+	c.day = tm.tm_mday;
+	c.hour = tm.tm_hour;
+	c.minute = tm.tm_min;
+
+	/* a date that matches recurs within 28 years (the calendar's cycle) */
+	while (c.year <= tm.tm_year + 28)
+	{
+		TimestampTz candidate;
+
+		if (!((cron->months >> c.month) & 1))
+			cursor_next_month(&c);
+		else if (!cron_day_matches(cron, &c))
+			cursor_next_day(&c);
+		else if (!((cron->hours >> c.hour) & 1))
+			cursor_next_hour(&c);
+		else if (!((cron->minutes >> c.minute) & 1))
+			cursor_next_minute(&c);
+		else
+		{
+			struct pg_tm local;
+
+			memset(&local, 0, sizeof(local));
+			local.tm_year = c.year;
+			local.tm_mon = c.month;
+			local.tm_mday = c.day;
+			local.tm_hour = c.hour;
+			local.tm_min = c.minute;
+			tzoff = DetermineTimeZoneOffset(&local, tz);
+			if (tm2timestamp(&local, 0, &tzoff, &candidate) != 0)
+				return 0;
+			if (candidate > after)
+				return candidate;
+			cursor_next_minute(&c);
+		}
+	}
+	return 0;
+}
+
+/* The time zone a schedule runs in: the named one, or the session's. */
+pg_tz *
+reporting_schedule_timezone(const char *tzname)
+{
+	if (tzname == NULL)
+		return session_timezone;
+	reporting_validate_timezone(tzname);
+	return pg_tzset(tzname);
+}
+
+/*
+ * reporting.cron_next(cron text, timezone text DEFAULT NULL,
+ *		after timestamptz DEFAULT now()) RETURNS timestamptz
+ *
+ * When a cron schedule next runs after a given time, in a time zone (by
+ * default the session's).  Invalid expressions and time zones get 22023.
+ */
+Datum
+reporting_cron_next_sql(PG_FUNCTION_ARGS)
+{
+	char	   *expr;
+	ReportingCron cron;
+	pg_tz	   *tz;
+	TimestampTz next;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	reporting_parse_cron(expr, &cron);
+	tz = reporting_schedule_timezone(PG_ARGISNULL(1) ? NULL :
+									 text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	next = reporting_cron_next(&cron, tz, PG_GETARG_TIMESTAMPTZ(2));
+	if (next == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(next);
 }
