@@ -117,6 +117,10 @@ BEGIN
                                                member, requester::pg_catalog.regrole);
             CONTINUE;
         END IF;
+        -- the partition event trigger may have added it meanwhile
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                               WHERE g.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
+                                 AND g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes');
         BEGIN
             EXECUTE pg_catalog.format(
                 'CREATE TRIGGER reporting_track_changes'
@@ -184,6 +188,55 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A partition created or attached under a tracked table is tracked too,
+-- so a partitioned source stays known as it grows.  A failure here only
+-- warns: the user's DDL must not fail because of tracking.
+CREATE FUNCTION reporting._track_new_partitions()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part pg_catalog.regclass;
+BEGIN
+    FOR part IN
+        SELECT DISTINCT i.inhrelid::pg_catalog.regclass
+          FROM pg_catalog.pg_event_trigger_ddl_commands() c
+          JOIN pg_catalog.pg_inherits i
+            ON c.objid OPERATOR(pg_catalog.=) i.inhrelid OR c.objid OPERATOR(pg_catalog.=) i.inhparent
+          JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) i.inhrelid
+         WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND k.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::"char"[])
+           AND k.relispartition
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                        WHERE t.tgrelid OPERATOR(pg_catalog.=) i.inhparent
+                          AND t.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes'
+                          AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                            WHERE t.tgrelid OPERATOR(pg_catalog.=) i.inhrelid
+                              AND t.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes')
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER reporting_track_changes'
+                ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
+                ' FOR EACH STATEMENT EXECUTE FUNCTION reporting.track_change()', part);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_track_changes', part);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'cannot track changes to partition "%"', part
+                USING DETAIL = pg_catalog.format('Adding the trigger failed: %s', SQLERRM);
+        END;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION reporting._track_new_partitions() FROM PUBLIC;
+
+CREATE EVENT TRIGGER reporting_track_new_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION reporting._track_new_partitions();
 
 -------------------------------------------------------------------------------
 -- Reading generations: staleness(), assert_fresh(), status

@@ -183,7 +183,7 @@ CREATE MATERIALIZED VIEW event_count AS SELECT 1 AS k, count(*) AS n FROM events
 CREATE UNIQUE INDEX ON event_count (k);
 SELECT reporting.register('event_count');
 SELECT tgrelid::regclass AS tracked FROM pg_trigger
- WHERE tgname = 'reporting_track_changes' AND tgrelid::regclass::text LIKE 'events%' ORDER BY 1;
+ WHERE tgname = 'reporting_track_changes' AND tgrelid::regclass::text LIKE 'events%' ORDER BY tgrelid::regclass::text COLLATE "C";
 SELECT mode FROM reporting.refresh('event_count');
 INSERT INTO events VALUES (1, '2025-06-01');
 SELECT source, source_kind, changed, changes FROM reporting.staleness('event_count');
@@ -191,10 +191,21 @@ SELECT mode FROM reporting.refresh('event_count');
 INSERT INTO events_2026 VALUES (2, '2026-06-01');
 SELECT source, changed, changes FROM reporting.staleness('event_count');
 SELECT mode FROM reporting.refresh('event_count');
--- a partition attached later is not tracked until the view is registered
--- again, and says so; attaching it counts as a change
+-- a partition attached later is tracked at once, and attaching it counts as
+-- a change; so is one created as a partition
 CREATE TABLE events_2027 (id int, at date NOT NULL);
 ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+CREATE TABLE events_2028 PARTITION OF events FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+SELECT tgrelid::regclass AS tracked, tgenabled FROM pg_trigger
+ WHERE tgname = 'reporting_track_changes' AND tgrelid::regclass::text LIKE 'events%' ORDER BY tgrelid::regclass::text COLLATE "C";
+SELECT source, changed, reason FROM reporting.staleness('event_count');
+SELECT mode FROM reporting.refresh('event_count');
+SELECT source, changed, reason FROM reporting.staleness('event_count');
+INSERT INTO events_2028 VALUES (3, '2028-06-01');
+SELECT source, changed, changes FROM reporting.staleness('event_count');
+SELECT mode FROM reporting.refresh('event_count');
+-- a table whose trigger was dropped by hand says so, and how to fix it
+DROP TRIGGER reporting_track_changes ON events_2027;
 SELECT source, changed, reason FROM reporting.staleness('event_count');
 SELECT reporting.register('event_count');
 SELECT mode FROM reporting.refresh('event_count');

@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -37,8 +37,8 @@ SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
     'CREATE EXTENSION installs the default version (through the upgrade scripts)');
 SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
-    ARRAY['_forget_dropped_views'],
-    'only the drop event trigger runs as SECURITY DEFINER');
+    ARRAY['_forget_dropped_views', '_track_new_partitions'],
+    'only the event trigger functions run as SECURITY DEFINER');
 SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
 SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
 SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval)', 'EXECUTE'),
@@ -76,6 +76,8 @@ SELECT is_empty($$
     'every table, view and public function has a comment');
 SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_forget_dropped_views'), 'O',
     'the drop event trigger is installed and enabled');
+SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_track_new_partitions'), 'O',
+    'the new-partition event trigger is installed and enabled');
 
 -- the essay's flow, through the extension
 CREATE TABLE tap_orders (id bigint PRIMARY KEY, customer_id bigint, created_at timestamptz NOT NULL,
