@@ -63,15 +63,30 @@ AS $$
            CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'foreign table'
                 THEN 'changes to a foreign table happen on another server and cannot be seen'
                 WHEN s.source_kind OPERATOR(pg_catalog.=) 'materialized view' THEN NULL
-                ELSE (SELECT pg_catalog.format('table %s has no change-tracking trigger; register the view again to add it', u.member)
+                ELSE coalesce(
+                     (SELECT pg_catalog.format('table %s has no change-tracking trigger; register the view again to add it', u.member)
                         FROM pg_catalog.unnest(m.members) AS u (member)
                        WHERE NOT EXISTS (
                              SELECT 1 FROM pg_catalog.pg_trigger t
                               WHERE t.tgrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+                                AND t.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes'
                                 AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid
                                 AND t.tgenabled OPERATOR(pg_catalog.=) 'A')
                        ORDER BY u.member::pg_catalog.oid
-                       LIMIT 1)
+                       LIMIT 1),
+                     -- logical replication applies changes firing row triggers only
+                     (SELECT pg_catalog.format('table %s receives logical replication and has no row-level change-tracking trigger; register the view again to add it', u.member)
+                        FROM pg_catalog.unnest(m.members) AS u (member)
+                       WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel sr
+                                      WHERE sr.srrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid)
+                         AND NOT EXISTS (
+                             SELECT 1 FROM pg_catalog.pg_trigger t
+                              WHERE t.tgrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
+                                AND t.tgname OPERATOR(pg_catalog.=) 'reporting_track_replicated'
+                                AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid
+                                AND t.tgenabled OPERATOR(pg_catalog.=) 'R')
+                       ORDER BY u.member::pg_catalog.oid
+                       LIMIT 1))
            END
       FROM reporting.sources s
       CROSS JOIN LATERAL (
@@ -98,42 +113,69 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     member pg_catalog.regclass;
+    subscribed pg_catalog.bool;
 BEGIN
-    FOR member IN
-        SELECT DISTINCT u.member
+    FOR member, subscribed IN
+        SELECT DISTINCT u.member,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel sr
+                        WHERE sr.srrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid)
           FROM reporting._tracked_sources(view) t
          CROSS JOIN pg_catalog.unnest(t.members) AS u (member)
           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
          WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::"char"[])
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-                            WHERE g.tgrelid OPERATOR(pg_catalog.=) u.member::pg_catalog.oid
-                              AND g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes')
     LOOP
         IF NOT pg_catalog.has_table_privilege(requester, member, 'TRIGGER') THEN
-            RAISE WARNING 'cannot track changes to table "%"', member
-                USING DETAIL = pg_catalog.format('Role "%s" has no TRIGGER privilege on it, so the freshness of "%s" is unknown for this source.',
-                                                 requester::pg_catalog.regrole, view),
-                      HINT = pg_catalog.format('GRANT TRIGGER ON %s TO %s, then register the view again.',
-                                               member, requester::pg_catalog.regrole);
+            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
+                              AND g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes') THEN
+                RAISE WARNING 'cannot track changes to table "%"', member
+                    USING DETAIL = pg_catalog.format('Role "%s" has no TRIGGER privilege on it, so the freshness of "%s" is unknown for this source.',
+                                                     requester::pg_catalog.regrole, view),
+                          HINT = pg_catalog.format('GRANT TRIGGER ON %s TO %s, then register the view again.',
+                                                   member, requester::pg_catalog.regrole);
+            END IF;
             CONTINUE;
         END IF;
-        -- the partition event trigger may have added it meanwhile
-        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-                               WHERE g.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
-                                 AND g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes');
-        BEGIN
-            EXECUTE pg_catalog.format(
-                'CREATE TRIGGER reporting_track_changes'
-                ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
-                ' FOR EACH STATEMENT EXECUTE FUNCTION reporting.track_change()', member);
-            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_track_changes', member);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'cannot track changes to table "%"', member
-                USING DETAIL = pg_catalog.format('Adding the trigger failed: %s', SQLERRM);
-        END;
+        -- statement level, ALWAYS: every local write, in any replication role
+        PERFORM reporting._add_trigger(member, 'reporting_track_changes',
+            'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE', 'STATEMENT', 'ALWAYS');
+        -- row level, REPLICA: what logical replication applies, which fires
+        -- no statement trigger; only on tables that receive it, so that
+        -- other writers pay nothing for it
+        IF subscribed THEN
+            PERFORM reporting._add_trigger(member, 'reporting_track_replicated',
+                'AFTER INSERT OR UPDATE OR DELETE', 'ROW', 'REPLICA');
+        END IF;
     END LOOP;
 END
 $$;
+
+-- Create one of the tracking triggers unless the table has it already; a
+-- failure only warns.
+CREATE FUNCTION reporting._add_trigger(member pg_catalog.regclass, name pg_catalog.text,
+                                       events pg_catalog.text, level pg_catalog.text,
+                                       enabled pg_catalog.text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the partition event trigger may have added it meanwhile
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                WHERE g.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
+                  AND g.tgname OPERATOR(pg_catalog.=) name) THEN
+        RETURN;
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I %s ON %s FOR EACH %s EXECUTE FUNCTION reporting.track_change()',
+                              name, events, member, level);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE %s TRIGGER %I', member, enabled, name);
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'cannot track changes to table "%"', member
+        USING DETAIL = pg_catalog.format('Adding the trigger failed: %s', SQLERRM);
+END
+$$;
+
+REVOKE ALL ON FUNCTION reporting._add_trigger(pg_catalog.regclass, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION reporting._attach_triggers(pg_catalog.regclass, pg_catalog.oid) FROM PUBLIC;
 
@@ -145,11 +187,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     member pg_catalog.regclass;
+    trigger_name pg_catalog.name;
 BEGIN
-    FOR member IN
-        SELECT g.tgrelid::pg_catalog.regclass
+    FOR member, trigger_name IN
+        SELECT g.tgrelid::pg_catalog.regclass, g.tgname
           FROM pg_catalog.pg_trigger g
-         WHERE g.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes'
+         WHERE g.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['reporting_track_changes', 'reporting_track_replicated'])
            AND g.tgfoid OPERATOR(pg_catalog.=) 'reporting.track_change()'::pg_catalog.regprocedure::pg_catalog.oid
            AND NOT EXISTS (
                 SELECT 1
@@ -157,7 +200,7 @@ BEGIN
                  CROSS JOIN LATERAL reporting._tracked_sources(r.view) t
                  WHERE g.tgrelid::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (t.members))
     LOOP
-        EXECUTE pg_catalog.format('DROP TRIGGER reporting_track_changes ON %s', member);
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trigger_name, member);
     END LOOP;
 END
 $$;
@@ -218,16 +261,8 @@ BEGIN
                             WHERE t.tgrelid OPERATOR(pg_catalog.=) i.inhrelid
                               AND t.tgname OPERATOR(pg_catalog.=) 'reporting_track_changes')
     LOOP
-        BEGIN
-            EXECUTE pg_catalog.format(
-                'CREATE TRIGGER reporting_track_changes'
-                ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
-                ' FOR EACH STATEMENT EXECUTE FUNCTION reporting.track_change()', part);
-            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_track_changes', part);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'cannot track changes to partition "%"', part
-                USING DETAIL = pg_catalog.format('Adding the trigger failed: %s', SQLERRM);
-        END;
+        PERFORM reporting._add_trigger(part, 'reporting_track_changes',
+            'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE', 'STATEMENT', 'ALWAYS');
     END LOOP;
 END
 $$;

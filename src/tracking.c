@@ -476,9 +476,11 @@ tracker_process_utility(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * reporting.track_change(): the statement-level trigger on source tables.
- * Without the preloaded library it does nothing, so that a write never
- * fails because of tracking.
+ * reporting.track_change(): the statement-level trigger on source tables,
+ * and the row-level one (enabled REPLICA) on tables that receive logical
+ * replication, whose apply worker fires row triggers only.  Both are AFTER
+ * triggers, whose result is ignored.  Without the preloaded library it does
+ * nothing, so that a write never fails because of tracking.
  */
 Datum
 reporting_track_change(PG_FUNCTION_ARGS)
