@@ -34,3 +34,7 @@ include $(PGXS)
 .PHONY: check-tap
 check-tap:
 	$(prove_installcheck)
+
+.PHONY: bench
+bench:
+	bench/run
