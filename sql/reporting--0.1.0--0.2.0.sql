@@ -49,6 +49,57 @@ AS 'MODULE_PATHNAME', 'reporting_track_change';
 COMMENT ON FUNCTION reporting.track_change() IS
     'Statement-level trigger on the tables registered views read: notes the table as changed by the current transaction. Does nothing without shared_preload_libraries = ''reporting''.';
 
+-- What one view reads, found by walking the rewrite rules of the view
+-- through plain views and materialized views.  A function of one view, so
+-- that status, staleness and refreshes of one view walk only its own tree.
+CREATE FUNCTION reporting._sources_of(view pg_catalog.regclass)
+RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
+               via pg_catalog.regclass[], through_materialized_view pg_catalog.bool)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE walk (relid, via, through_matview, depth) AS (
+        SELECT $1::pg_catalog.oid, ARRAY[]::pg_catalog.regclass[], false, 0
+        UNION
+        SELECT d.refobjid,
+               CASE WHEN w.depth OPERATOR(pg_catalog.=) 0 THEN w.via
+                    ELSE w.via OPERATOR(pg_catalog.||) w.relid::pg_catalog.regclass END,
+               w.through_matview OR (w.depth OPERATOR(pg_catalog.>) 0
+                                     AND c.relkind OPERATOR(pg_catalog.=) 'm'),
+               w.depth OPERATOR(pg_catalog.+) 1
+          FROM walk w
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.relid
+          JOIN pg_catalog.pg_rewrite rw ON rw.ev_class OPERATOR(pg_catalog.=) w.relid
+          JOIN pg_catalog.pg_depend d
+            ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+           AND d.objid OPERATOR(pg_catalog.=) rw.oid
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.<>) w.relid
+         WHERE (w.depth OPERATOR(pg_catalog.=) 0 OR c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v', 'm']::"char"[]))
+           AND w.depth OPERATOR(pg_catalog.<) 32
+    )
+    SELECT DISTINCT ON (w.relid)
+           w.relid::pg_catalog.regclass,
+           CASE c.relkind WHEN 'r' THEN 'table'
+                          WHEN 'p' THEN 'partitioned table'
+                          WHEN 'm' THEN 'materialized view'
+                          WHEN 'f' THEN 'foreign table' END,
+           w.via,
+           w.through_matview
+      FROM walk w
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.relid
+     WHERE w.depth OPERATOR(pg_catalog.>) 0
+       AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[])
+     ORDER BY w.relid, w.through_matview, pg_catalog.cardinality(w.via)
+$$;
+
+CREATE OR REPLACE VIEW reporting.sources WITH (security_invoker = true) AS
+SELECT r.view, s.source, s.source_kind, s.via, s.through_materialized_view,
+       EXISTS (SELECT 1 FROM reporting.registrations u
+                WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid) AS registered_upstream
+  FROM reporting.registrations r
+ CROSS JOIN LATERAL reporting._sources_of(r.view) s;
+
 -- For each source a view's freshness depends on: the tables whose change
 -- generations stand for it (a partitioned table with all its partitions; a
 -- materialized view, changed by its own refresh) and, when it cannot be
@@ -88,14 +139,13 @@ AS $$
                        ORDER BY u.member::pg_catalog.oid
                        LIMIT 1))
            END
-      FROM reporting.sources s
+      FROM reporting._sources_of($1) s
       CROSS JOIN LATERAL (
             SELECT CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'partitioned table'
                         THEN (SELECT pg_catalog.array_agg(p.relid ORDER BY p.relid::pg_catalog.oid)
                                 FROM pg_catalog.pg_partition_tree(s.source) p)
                         ELSE ARRAY[s.source] END AS members) m
-     WHERE s.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
-       AND NOT s.through_materialized_view
+     WHERE NOT s.through_materialized_view
 $$;
 
 COMMENT ON FUNCTION reporting._tracked_sources(pg_catalog.regclass) IS

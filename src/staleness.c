@@ -55,7 +55,7 @@ settle_prepared_marks(void)
  */
 static int64
 sum_generations(int n, Oid *members, TimestampTz *last_change,
-				const char **reason, bool for_refresh)
+				const char **reason)
 {
 	int64	   *gens = palloc(sizeof(int64) * Max(n, 1));
 	TimestampTz *times = palloc(sizeof(TimestampTz) * Max(n, 1));
@@ -64,7 +64,7 @@ sum_generations(int n, Oid *members, TimestampTz *last_change,
 
 	*last_change = 0;
 	*reason = NULL;
-	reporting_read_generations(n, members, gens, times, reasons, for_refresh);
+	reporting_read_generations(n, members, gens, times, reasons, false);
 	for (int i = 0; i < n; i++)
 	{
 		if (gens[i] < 0)
@@ -217,7 +217,7 @@ reporting_generation(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	settle_prepared_marks();
 	n = array_oids(PG_GETARG_DATUM(0), &members);
-	gen = sum_generations(n, members, &last_change, &reason, false);
+	gen = sum_generations(n, members, &last_change, &reason);
 
 	values[0] = Int64GetDatum(reporting_tracking_epoch());
 	nulls[0] = !reporting_tracking_active();
