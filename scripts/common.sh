@@ -98,6 +98,20 @@ ensure_packages() {
 	fi
 }
 
+# Install an optional Debian package if it is missing; say so and go on when
+# it cannot be had.  Returns non-zero when it is not installed.
+ensure_optional_package() {
+	local pkg=$1
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' && return 0
+	note "installing optional package $pkg"
+	if { as_root apt-get update -q \
+		&& as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg"; } >/dev/null 2>&1; then
+		return 0
+	fi
+	warn "could not install $pkg"
+	return 1
+}
+
 # Build with warnings as errors, then install into PostgreSQL 15.
 build_install() {
 	say "building (make, warnings are errors)"
@@ -170,7 +184,7 @@ CONF
 	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 	as_server_user "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" \
 		-w -t 120 start >/dev/null \
-		|| die "the server did not start (log: $CLUSTER_DIR/server.log)"
+		|| die "the server did not start"
 	note "server log: $CLUSTER_DIR/server.log"
 }
 
