@@ -1,10 +1,24 @@
--- Load realistic data for the worked example: customers, and orders over
--- the two years ending today, with a growth trend.
+-- Realistic data for the worked example: customers, and their orders over
+-- the two years ending now.  Apply the migrations first, then:
 --
---   psql -v orders=1000000 -f example/data/load.sql
+--   psql -v orders=1000000 -v customers=50000 -f example/data/load.sql
 --
--- orders defaults to 1000000, customers to orders / 20.  Deterministic for a
--- given scale (fixed random seed).  Prints progress as it goes.
+-- orders defaults to 1000000, customers to orders / 20.  The data:
+--   - the business grows: three times as many orders a day now as two years ago;
+--   - weekdays are busier than weekends (Saturday 60%, Sunday 40% of a weekday),
+--     and most orders come around midday;
+--   - status: about 80% paid, 10% pending, 7% failed, 3% refunded;
+--   - totals are skewed: mostly small baskets, a long tail, 5 to 50000 cents;
+--   - customers sign up steadily over the period, and an order's customer had
+--     signed up before it; early customers have had more time to order.
+-- The random draws are seeded (setseed): a given scale always loads the same
+-- totals and statuses and the same shape; dates are relative to the moment it
+-- runs, so which day an order falls on can differ between runs.  Midday is in
+-- the loading session's TimeZone.  Orders are added after those already in
+-- the table (ids continue from the highest).
+--
+-- It loads in batches of 100000 orders, committing and reporting each:
+--   NOTICE:  loaded 300000 of 1000000 orders (30%)
 
 \set ON_ERROR_STOP on
 \if :{?orders}
@@ -16,41 +30,108 @@
 SELECT greatest(:orders / 20, 1) AS customers \gset
 \endif
 
-CREATE PROCEDURE pg_temp.load_example(orders bigint, customers bigint, batch bigint DEFAULT 100000)
+-- A procedure, so that it can COMMIT per batch: progress is visible (and
+-- kept) while it runs, and no single transaction holds a million new rows.
+CREATE PROCEDURE pg_temp.load_example(n_orders bigint, n_customers bigint, batch bigint DEFAULT 100000)
 LANGUAGE plpgsql AS $$
 DECLARE
-    done bigint := 0;
-    first_id bigint := coalesce((SELECT max(id) FROM public.orders), 0);
-    n bigint;
+    -- fixed at the start: now() and current_date move at every COMMIT
+    load_end       timestamptz := now();
+    today          date := current_date;
+    first_day      date := current_date - 729;
+    -- the share of a day's orders placed by now: the time of day has a
+    -- triangular distribution peaking at noon, F(s) = 2s^2 up to noon
+    day_elapsed    float8 := extract(epoch FROM now() - current_date::timestamptz) / 86400;
+    today_share    float8 := CASE WHEN day_elapsed <= 0.5 THEN 2 * day_elapsed ^ 2
+                                  ELSE 1 - 2 * (1 - least(day_elapsed, 1)) ^ 2 END;
+    -- the days, and the share of all orders placed before each (for width_bucket)
+    days           date[];
+    day_starts     float8[];
+    -- customers sign up evenly from a month before the first order until now
+    signups_from   timestamptz := now() - interval '760 days';
+    signup_seconds float8 := extract(epoch FROM interval '760 days');
+    first_order_id bigint := coalesce((SELECT max(id) FROM public.orders), 0);
+    done           bigint := 0;
+    n              bigint;
 BEGIN
+    IF n_orders < 1 OR n_customers < 1 THEN
+        RAISE EXCEPTION 'orders and customers must be at least 1, not % and %', n_orders, n_customers;
+    END IF;
     PERFORM setseed(0.42);
-    INSERT INTO public.customers (id, name, region, created_at)
-    SELECT g, 'Customer ' || g,
-           (ARRAY['emea', 'amer', 'apac', 'latam'])[1 + (g % 4)],
-           now() - interval '800 days' * random()
-      FROM generate_series(coalesce((SELECT max(id) FROM public.customers), 0) + 1, customers) g;
-    RAISE NOTICE 'loaded % customers', customers;
-    COMMIT;
 
-    WHILE done < orders LOOP
-        n := least(batch, orders - done);
+    -- Each day's weight: the business grows (three times the orders a day at
+    -- the end as at the start), weekends are quieter (Saturday 0.6, Sunday
+    -- 0.4 of a weekday), and today counts only the part already past.
+    SELECT array_agg(day ORDER BY day),
+           array_agg((before / total)::float8 ORDER BY day)
+      INTO days, day_starts
+      FROM (SELECT day,
+                   sum(weight) OVER (ORDER BY day) - weight AS before,
+                   sum(weight) OVER () AS total
+              FROM (SELECT day::date AS day,
+                           (1 + 2 * (day::date - first_day) / 729.0)
+                           * CASE extract(isodow FROM day) WHEN 6 THEN 0.6 WHEN 7 THEN 0.4 ELSE 1 END
+                           * CASE WHEN day = today THEN today_share::numeric ELSE 1 END AS weight
+                      FROM generate_series(first_day, today, interval '1 day') day) weighted) cumulative;
+
+    INSERT INTO public.customers (id, name, region, created_at)
+    SELECT g,
+           'Customer ' || g,
+           (ARRAY['emea', 'amer', 'apac', 'latam'])[1 + (g % 4)],
+           signups_from + interval '760 days' * ((g - 1)::float8 / n_customers)
+      FROM generate_series(coalesce((SELECT max(id) FROM public.customers), 0) + 1, n_customers) g;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    COMMIT;
+    RAISE NOTICE 'loaded % customers', n;
+
+    WHILE done < n_orders LOOP
+        n := least(batch, n_orders - done);
         INSERT INTO public.orders (id, customer_id, created_at, total_cents, status)
-        SELECT first_id + done + g,
-               1 + floor(random() * customers)::bigint,
-               -- more orders recently: the business grew
-               now() - interval '730 days' * (1 - sqrt(random())),
-               least(50000, 500 + floor(-ln(1 - random()) * 4000))::bigint,
-               CASE WHEN r < 0.80 THEN 'paid' WHEN r < 0.90 THEN 'pending'
-                    WHEN r < 0.97 THEN 'failed' ELSE 'refunded' END
-          FROM generate_series(1, n) g, LATERAL (SELECT random() + g * 0 AS r) s;
+        SELECT first_order_id + done + g,
+               -- a customer who had signed up by then
+               1 + floor(u_customer * greatest(1, least(n_customers,
+                     floor(n_customers * extract(epoch FROM created_at - signups_from) / signup_seconds))))::bigint,
+               created_at,
+               total_cents,
+               status
+          FROM (
+            SELECT g, u_customer, total_cents, status,
+                   -- the time of day: the inverse of F, within the part of
+                   -- today already past; never after now (DST days)
+                   least(load_end,
+                         (day + interval '1 day' * CASE WHEN v <= 0.5 THEN sqrt(v / 2)
+                                                        ELSE 1 - sqrt((1 - v) / 2) END)::timestamptz
+                   ) AS created_at
+              FROM (
+                SELECT g, u_customer, day,
+                       u_time * CASE WHEN day = today THEN today_share ELSE 1 END AS v,
+                       -- exponential with mean 4000 cents, within 5 to 50000
+                       least(50000, 5 + floor(-ln(1 - u_total) * 4000))::bigint AS total_cents,
+                       CASE WHEN u_status < 0.80 THEN 'paid'
+                            WHEN u_status < 0.90 THEN 'pending'
+                            WHEN u_status < 0.97 THEN 'failed'
+                            ELSE 'refunded'
+                       END AS status
+                  FROM (
+                    -- every random draw of an order, in a fixed order; the
+                    -- day by the days' weights
+                    SELECT g,
+                           days[width_bucket(u_day, day_starts)] AS day,
+                           u_time, u_total, u_status, u_customer
+                      FROM (SELECT g, random() AS u_day, random() AS u_time, random() AS u_total,
+                                   random() AS u_status, random() AS u_customer
+                              FROM generate_series(1, n) g) draws
+                  ) dated
+              ) drawn
+          ) placed;
         done := done + n;
         COMMIT;
-        RAISE NOTICE '%', format('loaded %s of %s orders (%s%%)', done, orders, round(100.0 * done / orders));
+        RAISE NOTICE '%', format('loaded %s of %s orders (%s%%)', done, n_orders, floor(100.0 * done / n_orders));
     END LOOP;
 END
 $$;
 
-\echo loading :customers customers and :orders orders
+\echo loading :customers customers and :orders orders over the two years ending today
 CALL pg_temp.load_example(:orders, :customers);
 \echo analyzing
 ANALYZE customers;

@@ -1,9 +1,16 @@
--- The 90-day sales report: every day of the last 90, days without orders
--- shown as 0, and a 7-day rolling revenue.  Built on the daily revenue
--- report, so it is refreshed after it.
+-- The 90-day sales report: every day of the 90 ending today, days without
+-- paid orders shown as 0, and the revenue of the 7 days ending each day.
+--
+-- It is a report built on another report: the per-day totals come from
+-- reporting_daily_revenue (where the base_orders -> paid_orders stages of the
+-- original query live), so it must be refreshed after that view; the
+-- reporting extension refreshes registered views in that order.
+--
+-- "Today" is current_date when the view is refreshed, in the session's
+-- TimeZone (see 0003): the 90-day window moves only when the view refreshes.
 CREATE MATERIALIZED VIEW reporting_sales_90d AS
 WITH daily_totals AS (
-    SELECT day,
+    SELECT day AS order_date,
            order_count AS paid_order_count,
            revenue_cents
       FROM reporting_daily_revenue
@@ -22,9 +29,11 @@ SELECT s.day,
        sum(coalesce(d.revenue_cents, 0)) OVER (
            ORDER BY s.day
            ROWS BETWEEN 6 PRECEDING AND CURRENT ROW
-       ) AS rolling_7d_revenue_cents
+       )::bigint AS rolling_7d_revenue_cents
   FROM series s
-  LEFT JOIN daily_totals d ON d.day = s.day
+  LEFT JOIN daily_totals d ON d.order_date = s.day
  ORDER BY s.day;
 
-CREATE UNIQUE INDEX reporting_sales_90d_day_idx ON reporting_sales_90d (day);
+-- Required for REFRESH MATERIALIZED VIEW CONCURRENTLY.
+CREATE UNIQUE INDEX reporting_sales_90d_day_idx
+    ON reporting_sales_90d (day);
