@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -249,4 +250,27 @@ reporting_require_registration(Oid relid, ReportingRegistration *reg)
 				 errmsg("materialized view \"%s\" is not registered",
 						reporting_display_name(relid)),
 				 errhint("Register it first with reporting.register().")));
+}
+
+/*
+ * The owner of a relation, and whether that role may log in (a background
+ * worker can connect only as a role with LOGIN).
+ */
+Oid
+reporting_relation_owner(Oid relid, bool *can_login)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", owner);
+	*can_login = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	return owner;
 }

@@ -23,6 +23,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/elog.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -270,13 +272,64 @@ capture_tracking(Oid relid, ReportingTracking *tracking, MemoryContext resultcxt
 }
 
 /*
+ * The lock that keeps two refreshes of one view from overlapping, whoever
+ * started them: an advisory lock in the current database on (pg_class,
+ * view), sub-id 3 (pg_advisory_lock uses 1 and 2), held until the end of
+ * the refreshing transaction.  With wait, a refresh already running is
+ * waited for (bounded by lock_timeout, which the caller has set) and the
+ * caller is told; without, false is returned at once.
+ */
+bool
+reporting_lock_refresh(Oid relid, bool wait)
+{
+	LOCKTAG		tag;
+	char		origin[16];
+	pid_t		pid = 0;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationRelationId, relid, 3);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	if (!wait)
+		return false;
+
+	if (reporting_running_elsewhere(MyDatabaseId, relid, origin, &pid))
+		ereport(NOTICE,
+				(errmsg("waiting for another refresh of materialized view \"%s\" to finish",
+						reporting_display_name(relid)),
+				 errdetail("A refresh started by %s is running in process %d.",
+						   strcmp(origin, "manual") == 0 ? "reporting.refresh()" :
+						   strcmp(origin, "schedule") == 0 ? "the scheduler" :
+						   "reporting.refresh_all()", (int) pid)));
+	PG_TRY();
+	{
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+	PG_CATCH();
+	{
+		if (geterrcode() == ERRCODE_LOCK_NOT_AVAILABLE)
+		{
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("another refresh of materialized view \"%s\" is still running",
+							reporting_display_name(relid)),
+					 errdetail("Gave up waiting for it after lock_timeout."),
+					 errhint("Two refreshes of one view never overlap; try again when it has finished, or register the view with a longer lock_timeout.")));
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/*
  * Refresh one registered view now, in the current transaction, after
  * checking that the caller may manage it.  requested_mode "auto" follows the
  * registration's mode.  Fills *result (its mode as soon as it is known, so
  * that a caller catching an error can report it).
  */
 void
-reporting_refresh_view(Oid relid, const char *requested_mode,
+reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
 					   ReportingRefreshResult *result)
 {
 	ReportingRegistration reg;
@@ -301,18 +354,28 @@ reporting_refresh_view(Oid relid, const char *requested_mode,
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
 	set_lock_timeout(reg.lock_timeout_ms);
+	(void) reporting_lock_refresh(relid, true);
 	result->started_at = GetCurrentTimestamp();
-	capture_tracking(relid, &result->tracking, outer);
-	/* the snapshot REFRESH uses is taken after this lock, and after the capture */
-	LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
-					ExclusiveLock : AccessExclusiveLock);
-	execute_as_owner(owner,
-					 psprintf("REFRESH MATERIALIZED VIEW %s%s",
-							  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
-							  qualified),
-					 reg.statement_timeout_ms);
-	result->finished_at = GetCurrentTimestamp();
-	result->rows = count_rows(owner, qualified);
+	reporting_running_begin(relid, origin, mode, result->started_at);
+	PG_TRY();
+	{
+		capture_tracking(relid, &result->tracking, outer);
+		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
+		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
+						ExclusiveLock : AccessExclusiveLock);
+		execute_as_owner(owner,
+						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
+								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
+								  qualified),
+						 reg.statement_timeout_ms);
+		result->finished_at = GetCurrentTimestamp();
+		result->rows = count_rows(owner, qualified);
+	}
+	PG_FINALLY();
+	{
+		reporting_running_end();
+	}
+	PG_END_TRY();
 	reporting_unpin_search_path(nestlevel);
 	SPI_finish();
 }
@@ -330,71 +393,6 @@ reporting_tracking_installed(void)
 
 	return OidIsValid(runs) &&
 		SearchSysCacheExistsAttName(runs, "tracking_epoch");
-}
-
-/* a nullable text argument */
-static void
-text_arg(const char *value, Datum *datum, char *null)
-{
-	*datum = value ? CStringGetTextDatum(value) : (Datum) 0;
-	*null = value ? ' ' : 'n';
-}
-
-/*
- * Append one row to reporting.runs, as the extension's owner.  started_by is
- * the role that asked for the run.  The sources' generations are kept only
- * for a successful refresh: they are what its freshness is judged by.
- */
-void
-reporting_record_run(Oid relid, const char *origin, const char *status,
-					 const ReportingRefreshResult *result, bool rows_known,
-					 const char *error, const char *sqlstate)
-{
-	Oid			argtypes[13] = {REGCLASSOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID,
-	INT8OID, REGCLASSARRAYOID, INT8ARRAYOID};
-	Datum		values[13];
-	char		nulls[13];
-	bool		tracked = rows_known && result->tracking.valid;
-	int			save_sec_context;
-	Oid			save_userid;
-	int			nestlevel;
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(origin);
-	values[2] = CStringGetTextDatum(status);
-	text_arg(result->mode[0] ? result->mode : NULL, &values[3], &nulls[3]);
-	values[4] = TimestampTzGetDatum(result->started_at);
-	values[5] = TimestampTzGetDatum(result->finished_at);
-	values[6] = Int64GetDatum(result->rows);
-	nulls[6] = rows_known ? ' ' : 'n';
-	text_arg(error, &values[7], &nulls[7]);
-	text_arg(sqlstate, &values[8], &nulls[8]);
-	values[9] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	values[10] = Int64GetDatum(result->tracking.epoch);
-	nulls[10] = (tracked && result->tracking.epoch_known) ? ' ' : 'n';
-	values[11] = result->tracking.sources;
-	nulls[11] = tracked ? ' ' : 'n';
-	values[12] = result->tracking.generations;
-	nulls[12] = tracked ? ' ' : 'n';
-
-	SPI_connect();
-	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args(reporting_tracking_installed() ?
-							  "INSERT INTO reporting.runs"
-							  " (view, origin, status, mode, started_at, finished_at,"
-							  "  rows, error, sqlstate, started_by,"
-							  "  tracking_epoch, tracked_sources, source_generations)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" :
-							  "INSERT INTO reporting.runs"
-							  " (view, origin, status, mode, started_at, finished_at,"
-							  "  rows, error, sqlstate, started_by)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-							  13, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a run of relation %u", relid);
-	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
-	SPI_finish();
 }
 
 /*
@@ -422,7 +420,7 @@ reporting_refresh(PG_FUNCTION_ARGS)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	reporting_check_mode(mode, "mode", true);
 
-	reporting_refresh_view(relid, mode, &result);
+	reporting_refresh_view(relid, mode, "manual", &result);
 	reporting_record_run(relid, "manual", "refreshed", &result, true, NULL, NULL);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

@@ -2,8 +2,20 @@
  *
  * refresh_all.c
  *		reporting.refresh_all(): every registered view the caller may manage,
- *		in dependency order, each in its own subtransaction so that one
- *		failure neither undoes nor stops the others.
+ *		in dependency order, independent views in parallel.
+ *
+ * With the preloaded library, each refresh runs in a refresh worker (as the
+ * view's owner, in its own transaction): up to reporting.max_workers at
+ * once, a view only after every registered view it is built on is done.
+ * The caller waits, polling its latch, and returns one row per view in
+ * dependency order.  A worker that cannot start in time is reported as a
+ * failure; a cancel (or the caller's statement_timeout) stops the workers.
+ *
+ * Otherwise it refreshes in the caller's session, one view after another,
+ * each in its own subtransaction so that one failure neither undoes nor
+ * stops the others; it says why.  That is also the path when the caller's
+ * transaction has written data: workers could not see it, and could wait
+ * for its locks.
  *
  * A view whose upstream registered view failed (or was itself skipped for
  * that reason) is skipped, with the reason, because refreshing it would only
@@ -16,6 +28,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -31,13 +49,10 @@
 
 PG_FUNCTION_INFO_V1(reporting_refresh_all);
 
-/* one view to refresh, with the registered views it reads */
-typedef struct PlannedView
-{
-	Oid			view;
-	int			nupstream;
-	Oid		   *upstream;
-} PlannedView;
+/* how long a refresh worker may take to start before it is given up on */
+#define WORKER_START_TIMEOUT_MS 10000
+/* how often the caller looks at its workers when nothing wakes it */
+#define POLL_MS 100
 
 /* one row of refresh_all's result */
 typedef struct ViewOutcome
@@ -47,6 +62,26 @@ typedef struct ViewOutcome
 	ReportingRefreshResult result;
 	const char *error;
 } ViewOutcome;
+
+typedef enum PlannedState
+{
+	PLANNED_WAITING,			/* not started: waits for its upstream or a worker */
+	PLANNED_RUNNING,			/* handed to a refresh worker */
+	PLANNED_DONE,				/* outcome known */
+	PLANNED_GONE				/* dropped meanwhile: no row */
+} PlannedState;
+
+/* one view to refresh, with the registered views it reads */
+typedef struct PlannedView
+{
+	Oid			view;
+	int			nupstream;
+	Oid		   *upstream;
+	PlannedState state;
+	int			slotno;
+	BackgroundWorkerHandle *handle;
+	ViewOutcome outcome;
+} PlannedView;
 
 /*
  * The views to refresh, in dependency order, as reporting._refresh_plan()
@@ -75,6 +110,7 @@ load_plan(void)
 		Datum	   *elems;
 		bool	   *elemnulls;
 
+		pv->slotno = -1;
 		pv->view = DatumGetObjectId(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
 		deconstruct_array(DatumGetArrayTypeP(up), OIDOID, sizeof(Oid), true,
 						  TYPALIGN_INT, &elems, &elemnulls, &pv->nupstream);
@@ -87,27 +123,6 @@ load_plan(void)
 	reporting_unpin_search_path(nestlevel);
 	SPI_finish();
 	return plan;
-}
-
-/* Delete runs older than reporting.history_max_age. */
-static void
-prune_history(void)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(reporting_history_max_age)};
-	int			save_sec_context;
-	Oid			save_userid;
-	int			nestlevel;
-
-	SPI_connect();
-	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("DELETE FROM reporting.runs WHERE started_at"
-							  " OPERATOR(pg_catalog.<) (pg_catalog.now()"
-							  " OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune the history of refreshes");
-	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
-	SPI_finish();
 }
 
 /*
@@ -136,7 +151,7 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		reporting_refresh_view(outcome->view, "auto", &outcome->result);
+		reporting_refresh_view(outcome->view, "auto", "refresh_all", &outcome->result);
 		reporting_record_run(outcome->view, "refresh_all", "refreshed",
 							 &outcome->result, true, NULL, NULL);
 		ReleaseCurrentSubTransaction();
@@ -247,6 +262,304 @@ emit_outcome(ReturnSetInfo *rsinfo, ViewOutcome *outcome)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* The planned view for relid, or NULL when it is not in this call. */
+static PlannedView *
+find_planned(List *plan, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan)
+		if (((PlannedView *) lfirst(lc))->view == relid)
+			return (PlannedView *) lfirst(lc);
+	return NULL;
+}
+
+/*
+ * Decide what to do with a view whose turn it may be.  Returns true when it
+ * was settled here (skipped, or it is gone); false when it is ready to be
+ * refreshed, or (with *wait) must wait for an upstream view still running.
+ */
+static bool
+settle_without_refresh(PlannedView *pv, List *plan, List **not_refreshed, bool *wait)
+{
+	Oid			upstream;
+	char	   *reason;
+
+	*wait = false;
+	/* a view dropped behind our back is simply no longer there */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pv->view)))
+	{
+		pv->state = PLANNED_GONE;
+		return true;
+	}
+	for (int i = 0; i < pv->nupstream; i++)
+	{
+		PlannedView *up = find_planned(plan, pv->upstream[i]);
+
+		if (up != NULL && (up->state == PLANNED_WAITING || up->state == PLANNED_RUNNING))
+		{
+			*wait = true;
+			return false;
+		}
+	}
+	pv->outcome.view = pv->view;
+	upstream = blocking_upstream(pv, *not_refreshed);
+	if (OidIsValid(upstream))
+	{
+		skip_view(&pv->outcome,
+				  psprintf("upstream materialized view \"%s\" was not refreshed",
+						   reporting_display_name(upstream)));
+		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
+	}
+	else if ((reason = skip_reason(pv->view)) != NULL)
+		skip_view(&pv->outcome, reason);
+	else
+		return false;
+	pv->state = PLANNED_DONE;
+	return true;
+}
+
+/* Refresh one view in this session (no worker), recording the outcome. */
+static void
+refresh_here(PlannedView *pv, List **not_refreshed)
+{
+	pv->outcome.view = pv->view;
+	refresh_in_subtransaction(&pv->outcome);
+	if (strcmp(pv->outcome.status, "failed") == 0)
+		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
+	pv->state = PLANNED_DONE;
+}
+
+/* Every view, one after another, in this session. */
+static void
+refresh_all_in_session(List *plan)
+{
+	List	   *not_refreshed = NIL;
+	ListCell   *lc;
+
+	foreach(lc, plan)
+	{
+		PlannedView *pv = (PlannedView *) lfirst(lc);
+		bool		wait;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!settle_without_refresh(pv, plan, &not_refreshed, &wait))
+			refresh_here(pv, &not_refreshed);
+	}
+}
+
+/*
+ * Why refresh workers cannot be used for this call, or NULL when they can.
+ * *expected is set when the reason is the caller's own doing (its
+ * transaction wrote data), which is not worth a NOTICE.
+ */
+static const char *
+in_session_reason(bool *expected)
+{
+	*expected = false;
+	if (!reporting_workers_available())
+		return "reporting is not in shared_preload_libraries";
+	if (reporting_max_workers == 0)
+		return "reporting.max_workers is 0";
+	if (RecoveryInProgress())
+		return "the server is in recovery";
+	*expected = true;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return "this transaction has written data, which refresh workers could not see";
+	return NULL;
+}
+
+/*
+ * Hand a ready view to a refresh worker.  Returns false when no slot is
+ * free now (try again when a worker finishes); when no worker can be
+ * started at all, refreshes it here instead and says so once.
+ */
+static bool
+start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *told)
+{
+	bool		can_login;
+	Oid			owner = reporting_relation_owner(pv->view, &can_login);
+	const char *why_not;
+
+	pv->slotno = reporting_claim_slot(pv->view, owner, can_login, "refresh_all", &why_not);
+	if (pv->slotno >= 0)
+		pv->handle = reporting_start_refresh_worker(pv->slotno);
+	if (pv->slotno >= 0 && pv->handle != NULL)
+	{
+		pv->state = PLANNED_RUNNING;
+		return true;
+	}
+	/* a worker of ours will free a slot; another's refresh of this view will end */
+	if (nrunning > 0 || (pv->slotno < 0 && reporting_view_has_worker(MyDatabaseId, pv->view)))
+		return false;
+	if (!*told)
+		ereport(NOTICE,
+				(errmsg("refresh_all() is refreshing in this session: no refresh worker could be started"),
+				 errhint("Raise reporting.max_workers or max_worker_processes.")));
+	*told = true;
+	refresh_here(pv, not_refreshed);
+	return true;
+}
+
+/* Take the outcome of a finished worker from its slot. */
+static void
+take_result(PlannedView *pv, List **not_refreshed)
+{
+	ReportingWorkerSlot *slot = &reporting_workers->slots[pv->slotno];
+	ViewOutcome *o = &pv->outcome;
+	bool		refreshed;
+
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	refreshed = strcmp(slot->status, "refreshed") == 0;
+	o->view = pv->view;
+	o->status = refreshed ? "refreshed" :
+		strcmp(slot->status, "skipped") == 0 ? "skipped" : "failed";
+	strlcpy(o->result.mode, slot->mode, sizeof(o->result.mode));
+	o->result.rows = slot->rows;
+	o->result.started_at = slot->started_at ? slot->started_at : slot->claimed_at;
+	o->result.finished_at = slot->finished_at ? slot->finished_at : GetCurrentTimestamp();
+	o->error = slot->error[0] ? pstrdup(slot->error) : NULL;
+	LWLockRelease(reporting_workers->lock);
+	if (!refreshed)
+		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
+	reporting_release_slot(pv->slotno);
+	pv->state = PLANNED_DONE;
+}
+
+/* A worker that never attached to its slot: record why, free the slot. */
+static void
+give_up_on_worker(PlannedView *pv, const char *why, List **not_refreshed)
+{
+	ViewOutcome *o = &pv->outcome;
+
+	TerminateBackgroundWorker(pv->handle);
+	reporting_release_slot(pv->slotno);
+	o->view = pv->view;
+	o->result.started_at = reporting_workers->slots[pv->slotno].claimed_at;
+	o->result.finished_at = GetCurrentTimestamp();
+	o->status = "failed";
+	o->error = why;
+	reporting_record_run(pv->view, "refresh_all", "failed", &o->result, false, why, NULL);
+	*not_refreshed = lappend_oid(*not_refreshed, pv->view);
+	pv->state = PLANNED_DONE;
+}
+
+/* Look at one running view's worker. */
+static void
+check_worker(PlannedView *pv, List **not_refreshed)
+{
+	ReportingWorkerSlot *slot = &reporting_workers->slots[pv->slotno];
+	ReportingSlotState state;
+	TimestampTz claimed_at;
+	pid_t		pid;
+
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	state = slot->state;
+	claimed_at = slot->claimed_at;
+	LWLockRelease(reporting_workers->lock);
+	if (state == SLOT_DONE)
+		take_result(pv, not_refreshed);
+	else if (state == SLOT_CLAIMED &&
+			 GetBackgroundWorkerPid(pv->handle, &pid) == BGWH_STOPPED)
+		give_up_on_worker(pv, "the refresh worker exited before it started; see the server log",
+						  not_refreshed);
+	else if (state == SLOT_CLAIMED &&
+			 TimestampDifferenceExceeds(claimed_at, GetCurrentTimestamp(), WORKER_START_TIMEOUT_MS))
+		give_up_on_worker(pv, "the refresh worker did not start within 10 seconds",
+						  not_refreshed);
+}
+
+/* Start what is ready; returns how many views are still running. */
+static int
+start_ready_views(List *plan, List **not_refreshed, bool *told, int *remaining)
+{
+	int			nrunning = 0;
+	ListCell   *lc;
+
+	foreach(lc, plan)
+		if (((PlannedView *) lfirst(lc))->state == PLANNED_RUNNING)
+			nrunning++;
+	foreach(lc, plan)
+	{
+		PlannedView *pv = (PlannedView *) lfirst(lc);
+		bool		wait;
+
+		if (pv->state != PLANNED_WAITING)
+			continue;
+		if (settle_without_refresh(pv, plan, not_refreshed, &wait))
+			(*remaining)--;
+		else if (!wait)
+		{
+			if (!start_worker_for(pv, nrunning, not_refreshed, told))
+				break;			/* no slot: keep the order, wait for one */
+			if (pv->state == PLANNED_RUNNING)
+				nrunning++;
+			else
+				(*remaining)--;
+		}
+	}
+	return nrunning;
+}
+
+/* Stop our workers (on a cancel or an error): their refreshes roll back. */
+static void
+stop_workers(List *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan)
+	{
+		PlannedView *pv = (PlannedView *) lfirst(lc);
+
+		if (pv->state != PLANNED_RUNNING)
+			continue;
+		TerminateBackgroundWorker(pv->handle);
+		reporting_abandon_slot(pv->slotno);
+	}
+}
+
+/* Every view, in refresh workers, waiting for them. */
+static void
+refresh_all_in_workers(List *plan)
+{
+	List	   *not_refreshed = NIL;
+	int			remaining = list_length(plan);
+	bool		told = false;
+
+	PG_TRY();
+	{
+		while (remaining > 0)
+		{
+			ListCell   *lc;
+
+			if (start_ready_views(plan, &not_refreshed, &told, &remaining) == 0 &&
+				remaining == 0)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 POLL_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			foreach(lc, plan)
+			{
+				PlannedView *pv = (PlannedView *) lfirst(lc);
+
+				if (pv->state == PLANNED_RUNNING)
+				{
+					check_worker(pv, &not_refreshed);
+					if (pv->state == PLANNED_DONE)
+						remaining--;
+				}
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		stop_workers(plan);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
  * reporting.refresh_all() RETURNS TABLE(view regclass, status text,
  *		mode text, started_at timestamptz, duration interval, rows bigint,
@@ -256,45 +569,31 @@ Datum
 reporting_refresh_all(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		expected;
+	const char *why_in_session = in_session_reason(&expected);
 	List	   *plan;
-	List	   *not_refreshed = NIL;
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	prune_history();
+	reporting_prune_history();
 	plan = load_plan();
+
+	if (why_in_session != NULL && plan != NIL)
+	{
+		ereport(expected ? DEBUG1 : NOTICE,
+				(errmsg("refresh_all() is refreshing one view at a time in this session: %s",
+						why_in_session)));
+		refresh_all_in_session(plan);
+	}
+	else
+		refresh_all_in_workers(plan);
 
 	foreach(lc, plan)
 	{
 		PlannedView *pv = (PlannedView *) lfirst(lc);
-		ViewOutcome outcome;
-		Oid			upstream;
-		char	   *reason;
 
-		CHECK_FOR_INTERRUPTS();
-		/* a view dropped behind our back is simply no longer there */
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pv->view)))
-			continue;
-
-		memset(&outcome, 0, sizeof(outcome));
-		outcome.view = pv->view;
-		upstream = blocking_upstream(pv, not_refreshed);
-		if (OidIsValid(upstream))
-		{
-			skip_view(&outcome,
-					  psprintf("upstream materialized view \"%s\" was not refreshed",
-							   reporting_display_name(upstream)));
-			not_refreshed = lappend_oid(not_refreshed, pv->view);
-		}
-		else if ((reason = skip_reason(pv->view)) != NULL)
-			skip_view(&outcome, reason);
-		else
-		{
-			refresh_in_subtransaction(&outcome);
-			if (strcmp(outcome.status, "failed") == 0)
-				not_refreshed = lappend_oid(not_refreshed, pv->view);
-		}
-		emit_outcome(rsinfo, &outcome);
+		if (pv->state == PLANNED_DONE)
+			emit_outcome(rsinfo, &pv->outcome);
 	}
 	return (Datum) 0;
 }

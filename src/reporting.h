@@ -7,7 +7,11 @@
  * (access to the extension's own tables and to the view being managed),
  * register.c (register/unregister), refresh.c (refreshing one view),
  * refresh_all.c (every registered view, in dependency order),
- * schedule.c (validating schedules).
+ * schedule.c (validating schedules), runs.c (the history of refreshes),
+ * worker_state.c (shared state of the launcher, schedulers and refresh
+ * workers), running.c (who is refreshing what, now), launcher.c,
+ * scheduler.c, refresh_worker.c (the background workers), lifecycle.c
+ * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +22,9 @@
 
 #include "datatype/timestamp.h"
 #include "pgtime.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
 #define REPORTING_EXTENSION_NAME "reporting"
@@ -28,12 +35,17 @@
 
 /* GUCs (init.c) */
 extern int	reporting_history_max_age;
+extern int	reporting_history_max_runs;
+extern int	reporting_history_frequent_below;
+extern bool reporting_enabled;
+extern int	reporting_max_workers;
 
 /* catalog.c: the view being managed */
 extern void reporting_check_manageable(Oid relid);
 extern char *reporting_qualified_name(Oid relid);
 extern char *reporting_display_name(Oid relid);
 extern bool reporting_matview_is_populated(Oid relid);
+extern Oid	reporting_relation_owner(Oid relid, bool *can_login);
 
 /* catalog.c: the extension's own tables */
 typedef struct ReportingRegistration
@@ -77,13 +89,117 @@ typedef struct ReportingRefreshResult
 } ReportingRefreshResult;
 
 extern void reporting_refresh_view(Oid relid, const char *requested_mode,
-								   ReportingRefreshResult *result);
-extern void reporting_record_run(Oid relid, const char *origin, const char *status,
-								 const ReportingRefreshResult *result, bool rows_known,
-								 const char *error, const char *sqlstate);
+								   const char *origin, ReportingRefreshResult *result);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
+
+/* runs.c: the history of refreshes (reporting.runs) */
+extern void reporting_record_run(Oid relid, const char *origin, const char *status,
+								 const ReportingRefreshResult *result, bool rows_known,
+								 const char *error, const char *sqlstate);
+extern int64 reporting_start_run(Oid relid, const char *origin, TimestampTz started_at);
+extern void reporting_finish_run(int64 run_id, const char *status,
+								 const ReportingRefreshResult *result, bool rows_known,
+								 const char *error, const char *sqlstate);
+extern void reporting_prune_history(void);
+extern int	reporting_mark_interrupted(TimestampTz before, int nlive, const Oid *live_views);
+
+/* refresh.c: one refresh of a view at a time, whoever starts it */
+extern bool reporting_lock_refresh(Oid relid, bool wait);
+
+/* running.c: the refresh each backend is running now */
+extern void reporting_running_begin(Oid relid, const char *origin, const char *mode,
+									TimestampTz started_at);
+extern void reporting_running_end(void);
+extern bool reporting_running_elsewhere(Oid dboid, Oid relid, char *origin, pid_t *pid);
+extern Size reporting_running_shmem_size(void);
+extern void reporting_running_shmem_init(void);
+
+/* worker_state.c: shared state of the launcher, schedulers and refresh workers */
+#define REPORTING_MAX_DATABASES 128
+#define REPORTING_ERROR_LEN 512
+
+typedef enum ReportingSlotState
+{
+	SLOT_FREE = 0,
+	SLOT_CLAIMED,				/* reserved; the worker has not attached yet */
+	SLOT_RUNNING,				/* the worker is refreshing */
+	SLOT_DONE					/* finished; the result waits for its requester */
+} ReportingSlotState;
+
+/* one refresh handed to a refresh worker, and its result */
+typedef struct ReportingWorkerSlot
+{
+	ReportingSlotState state;
+	uint32		serial;			/* changes at every claim */
+	Oid			dboid;
+	Oid			view;
+	Oid			owner;			/* the view's owner: the refresh runs as this role */
+	bool		owner_can_login;	/* connect as the owner, else become it */
+	char		origin[16];		/* schedule or refresh_all */
+	pid_t		requester;		/* who waits for the result; 0 when nobody */
+	pid_t		worker_pid;
+	TimestampTz claimed_at;
+	int64		run_id;			/* its row in reporting.runs, once appended */
+	/* the result, valid in SLOT_DONE */
+	char		status[16];		/* refreshed, skipped, failed or interrupted */
+	char		mode[16];
+	int64		rows;
+	bool		rows_known;
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char		sqlstate[6];
+	char		error[REPORTING_ERROR_LEN];
+} ReportingWorkerSlot;
+
+/* what the launcher knows of one database */
+typedef struct ReportingDatabase
+{
+	Oid			dboid;			/* InvalidOid: free entry */
+	pid_t		scheduler_pid;	/* 0 when none runs */
+	Latch	   *scheduler_latch;
+	TimestampTz paused_until;	/* no scheduler before this (DROP DATABASE ...) */
+	TimestampTz retry_at;		/* after a scheduler failed */
+	bool		no_extension;	/* the scheduler found no usable extension */
+	bool		recheck;		/* the extension was created or updated */
+} ReportingDatabase;
+
+typedef struct ReportingWorkerShared
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		rescan;			/* read pg_database now: a database may be new */
+	ReportingDatabase dbs[REPORTING_MAX_DATABASES];
+	int			nslots;
+	ReportingWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} ReportingWorkerShared;
+
+extern ReportingWorkerShared *reporting_workers;
+
+extern void reporting_workers_init(void);
+extern bool reporting_workers_available(void);
+extern int	reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
+								 const char **why_not);
+extern void reporting_release_slot(int slotno);
+extern void reporting_abandon_slot(int slotno);
+extern bool reporting_view_has_worker(Oid dboid, Oid relid);
+extern ReportingDatabase *reporting_find_database(Oid dboid, bool create);
+extern void reporting_wake_scheduler_at_commit(void);
+extern void reporting_wake_launcher_at_commit(void);
+extern void reporting_wake_launcher(void);
+extern void reporting_signal_database_workers(Oid dboid, bool scheduler_too);
+extern BackgroundWorkerHandle *reporting_start_refresh_worker(int slotno);
+
+/* launcher.c, scheduler.c, refresh_worker.c: background worker entry points */
+extern PGDLLEXPORT void reporting_launcher_main(Datum main_arg);
+extern PGDLLEXPORT void reporting_scheduler_main(Datum main_arg);
+extern PGDLLEXPORT void reporting_refresh_worker_main(Datum main_arg);
+extern void reporting_register_launcher(void);
+
+/* lifecycle.c */
+extern void reporting_lifecycle_init(void);
 
 /* tracking.c */
 extern int	reporting_max_tracked_tables;

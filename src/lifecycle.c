@@ -1,0 +1,181 @@
+/*-------------------------------------------------------------------------
+ *
+ * lifecycle.c
+ *		Keeping the background workers out of the way of commands on
+ *		databases and on the extension itself.
+ *
+ * A scheduler or refresh worker connected to a database would make DROP
+ * DATABASE, ALTER DATABASE ... RENAME / SET TABLESPACE and CREATE DATABASE
+ * ... TEMPLATE fail ("database is being accessed by other users").  Before
+ * such a command runs, the database's scheduling is paused and its workers
+ * are asked to stop (they do within moments; the server itself waits up to
+ * five seconds for them); the pause ends when the command is over, whether
+ * it succeeded or not.
+ *
+ * DROP EXTENSION reporting stops the database's refresh workers first (their
+ * refreshes roll back), so that it never waits for a long refresh; the
+ * scheduler, woken at commit, finds the extension gone and stops.  CREATE
+ * and ALTER EXTENSION reporting wake the launcher at commit, which starts a
+ * scheduler in the database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/timestamp.h"
+
+#include "reporting.h"
+
+/* how long a paused database stays paused if the command never says it is over */
+#define PAUSE_SECONDS 60
+
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* Pause scheduling in a database (or end the pause), and stop its workers. */
+static void
+pause_database(Oid dboid, bool pause)
+{
+	ReportingDatabase *db;
+
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	db = reporting_find_database(dboid, pause);
+	if (db != NULL)
+		db->paused_until = pause ?
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PAUSE_SECONDS * 1000) : 0;
+	LWLockRelease(reporting_workers->lock);
+	if (pause)
+		reporting_signal_database_workers(dboid, true);
+	else
+		reporting_wake_launcher();
+}
+
+/* The database a command needs to itself, or InvalidOid. */
+static Oid
+database_needed_alone(Node *parsetree)
+{
+	const char *name = NULL;
+
+	if (IsA(parsetree, DropdbStmt))
+		name = ((DropdbStmt *) parsetree)->dbname;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		name = ((RenameStmt *) parsetree)->subname;
+	else if (IsA(parsetree, AlterDatabaseStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "tablespace") == 0)
+				name = ((AlterDatabaseStmt *) parsetree)->dbname;
+	}
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreatedbStmt *) parsetree)->options)
+		{
+			DefElem    *opt = (DefElem *) lfirst(lc);
+
+			if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+				name = defGetString(opt);
+		}
+	}
+	return name ? get_database_oid(name, true) : InvalidOid;
+}
+
+/* Is this DROP EXTENSION dropping reporting? */
+static bool
+drops_this_extension(Node *parsetree)
+{
+	DropStmt   *stmt;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt))
+		return false;
+	stmt = (DropStmt *) parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, stmt->objects)
+		if (strcmp(strVal(lfirst(lc)), REPORTING_EXTENSION_NAME) == 0)
+			return true;
+	return false;
+}
+
+/* Does this CREATE or ALTER EXTENSION install or update reporting? */
+static bool
+installs_this_extension(Node *parsetree)
+{
+	if (IsA(parsetree, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) parsetree)->extname,
+					  REPORTING_EXTENSION_NAME) == 0;
+	if (IsA(parsetree, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) parsetree)->extname,
+					  REPORTING_EXTENSION_NAME) == 0;
+	return false;
+}
+
+static void
+run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			ProcessUtilityContext context, ParamListInfo params,
+			QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+static void
+lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
+						  bool readOnlyTree, ProcessUtilityContext context,
+						  ParamListInfo params, QueryEnvironment *queryEnv,
+						  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			alone = database_needed_alone(parsetree);
+
+	if (OidIsValid(alone))
+	{
+		pause_database(alone, true);
+		PG_TRY();
+		{
+			run_utility(pstmt, queryString, readOnlyTree, context, params,
+						queryEnv, dest, qc);
+		}
+		PG_CATCH();
+		{
+			pause_database(alone, false);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		/* a dropped database stays paused until the launcher forgets it */
+		if (!IsA(parsetree, DropdbStmt))
+			pause_database(alone, false);
+		return;
+	}
+	if (drops_this_extension(parsetree))
+	{
+		reporting_signal_database_workers(MyDatabaseId, false);
+		reporting_wake_scheduler_at_commit();
+	}
+	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	if (installs_this_extension(parsetree))
+		reporting_wake_launcher_at_commit();
+}
+
+/* Install the hook (preload only: there are no workers otherwise). */
+void
+reporting_lifecycle_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = lifecycle_process_utility;
+}
