@@ -31,6 +31,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object file includes the shared header (PGXS tracks no header dependencies)
+$(OBJS): src/reporting.h
+
 .PHONY: check-tap
 check-tap:
 	$(prove_installcheck)

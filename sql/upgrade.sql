@@ -34,6 +34,12 @@ SELECT mode FROM reporting.refresh('totals');
 SELECT sources_changed, unknown_reason FROM reporting.status;
 INSERT INTO orders VALUES (11, 11);
 SELECT sources_changed, source_changes FROM reporting.status;
+-- 0.3.0: refresh_all hands the refresh to a worker (no NOTICE any more), and
+-- status says when the scheduler refreshes next
+SELECT view, status, mode FROM reporting.refresh_all();
+SELECT origin, status FROM reporting.runs ORDER BY id DESC LIMIT 1;
+SELECT next_refresh_at > last_started_at AS next_is_later, consecutive_failures FROM reporting.status;
+SELECT count(*) AS running FROM reporting.running;
 
 SET client_min_messages = warning;
 DROP TABLE orders CASCADE;

@@ -274,3 +274,35 @@ reporting_relation_owner(Oid relid, bool *can_login)
 	ReleaseSysCache(tuple);
 	return owner;
 }
+
+/*
+ * True when the extension's SQL objects in this database are at version
+ * "version" or later.  A newer library keeps working with older SQL objects
+ * until ALTER EXTENSION reporting UPDATE runs, using only what they have.
+ */
+bool
+reporting_extension_at_least(const char *version)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		result = false;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(REPORTING_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		result = !isnull && strverscmp(TextDatumGetCString(d), version) >= 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}

@@ -217,7 +217,10 @@ forget_databases(List *dboids)
 	LWLockRelease(reporting_workers->lock);
 }
 
-/* Schedulers started and not yet settled in their database (or checking it). */
+/*
+ * Schedulers started and not yet settled in their database (or checking
+ * it); schedulers that stopped are forgotten here.
+ */
 static int
 schedulers_starting(void)
 {
@@ -226,8 +229,20 @@ schedulers_starting(void)
 
 	foreach(lc, started)
 	{
-		ReportingDatabase *db = reporting_find_database(((StartedScheduler *) lfirst(lc))->dboid, false);
+		StartedScheduler *s = (StartedScheduler *) lfirst(lc);
+		ReportingDatabase *db = reporting_find_database(s->dboid, false);
+		pid_t		pid;
 
+		if (GetBackgroundWorkerPid(s->handle, &pid) == BGWH_STOPPED)
+		{
+			if (db != NULL && !db->no_extension && db->scheduler_pid == 0)
+				db->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   SCHEDULER_RETRY_MS);
+			pfree(s->handle);
+			pfree(s);
+			started = foreach_delete_current(started, lc);
+			continue;
+		}
 		if (db == NULL || db->scheduler_pid == 0)
 			n++;
 	}

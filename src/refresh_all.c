@@ -363,6 +363,9 @@ in_session_reason(bool *expected)
 		return "reporting.max_workers is 0";
 	if (RecoveryInProgress())
 		return "the server is in recovery";
+	if (!reporting_extension_at_least(REPORTING_WORKERS_MIN_VERSION))
+		return "the extension's SQL objects are older than " REPORTING_WORKERS_MIN_VERSION
+			" (run ALTER EXTENSION reporting UPDATE)";
 	*expected = true;
 	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return "this transaction has written data, which refresh workers could not see";

@@ -159,7 +159,7 @@ start_run(ReportingWorkerSlot *slot, const char *origin)
 	begin_transaction("reporting: starting a refresh");
 	if (!slot->owner_can_login)
 		SetSessionAuthorization(slot->owner, superuser_arg(slot->owner));
-	run_id = reporting_start_run(slot->view, origin, GetCurrentTimestamp());
+	run_id = reporting_start_run(slot->view, origin, slot->started_by, GetCurrentTimestamp());
 	end_transaction();
 	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
 	slot->run_id = run_id;
@@ -234,7 +234,7 @@ reporting_refresh_worker_main(Datum main_arg)
 	ReportingWorkerSlot *slot;
 	char		origin[16];
 	Oid			relid;
-	int64		run_id = 0;
+	volatile int64 run_id = 0;
 	ReportingRefreshResult result;
 	MemoryContext worker_context;
 

@@ -282,6 +282,8 @@ reporting_register(PG_FUNCTION_ARGS)
 	store_registration(fcinfo);
 	maintain_triggers(relid);
 	reporting_unpin_search_path(nestlevel);
+	/* the scheduler looks at the new schedule as soon as this commits */
+	reporting_wake_scheduler_at_commit();
 	PG_RETURN_VOID();
 }
 
@@ -320,5 +322,6 @@ reporting_unregister(PG_FUNCTION_ARGS)
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 	maintain_triggers(InvalidOid);
+	reporting_wake_scheduler_at_commit();
 	PG_RETURN_VOID();
 }

@@ -46,6 +46,10 @@ extern char *reporting_qualified_name(Oid relid);
 extern char *reporting_display_name(Oid relid);
 extern bool reporting_matview_is_populated(Oid relid);
 extern Oid	reporting_relation_owner(Oid relid, bool *can_login);
+extern bool reporting_extension_at_least(const char *version);
+
+/* the oldest version of the SQL objects that refresh workers and schedulers need */
+#define REPORTING_WORKERS_MIN_VERSION "0.3.0"
 
 /* catalog.c: the extension's own tables */
 typedef struct ReportingRegistration
@@ -98,7 +102,8 @@ extern bool reporting_last_refresh_timed_out(void);
 extern void reporting_record_run(Oid relid, const char *origin, const char *status,
 								 const ReportingRefreshResult *result, bool rows_known,
 								 const char *error, const char *sqlstate);
-extern int64 reporting_start_run(Oid relid, const char *origin, TimestampTz started_at);
+extern int64 reporting_start_run(Oid relid, const char *origin, const char *started_by,
+								 TimestampTz started_at);
 extern void reporting_finish_run(int64 run_id, const char *status,
 								 const ReportingRefreshResult *result, bool rows_known,
 								 const char *error, const char *sqlstate);
@@ -138,6 +143,7 @@ typedef struct ReportingWorkerSlot
 	Oid			owner;			/* the view's owner: the refresh runs as this role */
 	bool		owner_can_login;	/* connect as the owner, else become it */
 	char		origin[16];		/* schedule or refresh_all */
+	char		started_by[NAMEDATALEN];	/* recorded in reporting.runs */
 	pid_t		requester;		/* who waits for the result; 0 when nobody */
 	pid_t		worker_pid;
 	TimestampTz claimed_at;

@@ -132,7 +132,8 @@ reporting_record_run(Oid relid, const char *origin, const char *status,
  * happens to the refresh.
  */
 int64
-reporting_start_run(Oid relid, const char *origin, TimestampTz started_at)
+reporting_start_run(Oid relid, const char *origin, const char *started_by,
+					TimestampTz started_at)
 {
 	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
@@ -145,7 +146,7 @@ reporting_start_run(Oid relid, const char *origin, TimestampTz started_at)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(origin);
 	values[2] = TimestampTzGetDatum(started_at);
-	values[3] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[3] = CStringGetTextDatum(started_by);
 
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);

@@ -54,9 +54,6 @@
 
 #include "reporting.h"
 
-/* the oldest version of the extension's SQL objects this scheduler works with */
-#define SCHEDULER_MIN_VERSION "0.3.0"
-
 /* how often runs left "running" are looked for and the history is pruned */
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 /* how long a refresh worker may take to start before it is given up on */
@@ -159,21 +156,13 @@ leave_for_good(const char *why)
 static const char *
 extension_problem(void)
 {
-	bool		isnull;
-	Datum		version;
-
 	if (!OidIsValid(get_extension_oid(REPORTING_EXTENSION_NAME, true)))
 		return "the extension is not installed in this database";
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
-					" WHERE extname OPERATOR(pg_catalog.=) 'reporting'", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		return "the extension is not installed in this database";
-	version = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull || strverscmp(TextDatumGetCString(version), SCHEDULER_MIN_VERSION) < 0)
+	if (!reporting_extension_at_least(REPORTING_WORKERS_MIN_VERSION))
 	{
 		ereport(LOG,
 				(errmsg("reporting: not scheduling refreshes in database \"%s\": its extension is older than %s",
-						get_database_name(MyDatabaseId), SCHEDULER_MIN_VERSION),
+						get_database_name(MyDatabaseId), REPORTING_WORKERS_MIN_VERSION),
 				 errhint("Run ALTER EXTENSION reporting UPDATE in that database.")));
 		return "the extension is too old";
 	}

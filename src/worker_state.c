@@ -115,6 +115,9 @@ reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 	ReportingWorkerShared *ws = reporting_workers;
 	int			free_slot = -1;
 	int			busy = 0;
+	/* a scheduled run is started by nobody in particular: say whose it is */
+	const char *started_by = GetUserNameFromId(strcmp(origin, "schedule") == 0 ?
+											   owner : GetUserId(), false);
 
 	LWLockAcquire(ws->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < ws->nslots; i++)
@@ -154,6 +157,7 @@ reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 		slot->owner = owner;
 		slot->owner_can_login = can_login;
 		strlcpy(slot->origin, origin, sizeof(slot->origin));
+		strlcpy(slot->started_by, started_by, sizeof(slot->started_by));
 		slot->requester = MyProcPid;
 		slot->claimed_at = GetCurrentTimestamp();
 	}
