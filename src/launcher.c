@@ -332,8 +332,9 @@ reporting_launcher_main(Datum main_arg)
 		}
 		launch_schedulers(dboids);
 
+		/* woken by schedulers that start or stop and by CREATE EXTENSION */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
+						 SCAN_INTERVAL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
