@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(36);
+SELECT plan(40);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -10,6 +10,11 @@ SELECT has_table('reporting', 'runs', 'the history is stored in reporting.runs')
 SELECT has_view('reporting', 'status', 'reporting.status exists');
 SELECT has_view('reporting', 'sources', 'reporting.sources exists');
 SELECT has_view('reporting', 'source_health', 'reporting.source_health exists');
+SELECT has_view('reporting', 'running', 'reporting.running lists refreshes in progress');
+SELECT ok(has_table_privilege('public', 'reporting.running', 'SELECT'), 'anyone may read reporting.running');
+SELECT has_column('reporting', 'status', 'next_refresh_at', 'status says when the scheduler refreshes next');
+SELECT ok(NOT has_function_privilege('public', 'reporting._scheduled()', 'EXECUTE'),
+    'the scheduler''s internal schedule is not callable by PUBLIC');
 SELECT has_function('reporting', 'register',
     ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval'],
     'register has the documented signature');
