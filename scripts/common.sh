@@ -173,6 +173,8 @@ listen_addresses = ''
 unix_socket_directories = '$CLUSTER_DIR'
 shared_preload_libraries = '${REPORTING_PRELOAD-reporting}'
 max_prepared_transactions = 10
+# the launcher, a scheduler per database with the extension, refresh workers
+max_worker_processes = 16
 fsync = ${REPORTING_FSYNC:-off}
 synchronous_commit = ${REPORTING_SYNCHRONOUS_COMMIT:-on}
 shared_buffers = ${REPORTING_SHARED_BUFFERS:-512MB}
