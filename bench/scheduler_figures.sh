@@ -58,6 +58,7 @@ figure_scheduler() {
 	local tick_seconds=20 idle_seconds=30
 	if [ -n "${REPORTING_BENCH_SHORT:-}" ]; then tick_seconds=5; idle_seconds=5; fi
 	say "5. the scheduler: due-to-start latency of a view due every second (${tick_seconds}s), then CPU while idle (${idle_seconds}s)"
+	unschedule_other_reports
 	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = on' -c 'SELECT pg_reload_conf()' >/dev/null
 	run_psql -q -c 'CREATE MATERIALIZED VIEW bench_tick AS SELECT 1 AS k, clock_timestamp() AS at' \
 		-c 'CREATE UNIQUE INDEX ON bench_tick (k)' \
@@ -74,8 +75,7 @@ figure_scheduler() {
 	latency_runs=$(wc -l <"$OUT/scheduler_latency.ms")
 	echo "due-to-start latency: median $latency_median ms, max $latency_max ms ($latency_runs scheduled refreshes)"
 
-	# idle: nothing due for minutes (the example's reports are due every 5
-	# minutes and daily); the scheduler of this database and the launcher
+	# idle: nothing is scheduled; the scheduler of this database and the launcher
 	local scheduler launcher s0 l0
 	scheduler=$(run_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'reporting scheduler' AND datname = current_database()")
 	launcher=$(run_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'reporting launcher'")
@@ -85,4 +85,93 @@ figure_scheduler() {
 	idle_launcher_ms_per_min=$(awk -v a="$l0" -v b="$(cpu_seconds "$launcher")" -v t="$idle_seconds" 'BEGIN {printf "%.1f", (b - a) * 1000 * 60 / t}')
 	echo "idle CPU: scheduler $idle_scheduler_ms_per_min ms per minute, launcher $idle_launcher_ms_per_min ms per minute (clock tick $((1000 / $(getconf CLK_TCK))) ms)"
 	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = off' -c 'SELECT pg_reload_conf()' >/dev/null
+}
+
+# The worked example's reports and the heavy one are registered with
+# schedules; figures 4 and 5 turn scheduling on, so those become manual-only
+# (their history is kept) and cannot refresh in the middle of a figure.
+unschedule_other_reports() {
+	run_psql -q -c "SELECT reporting.register(view) FROM reporting.registrations
+	                 WHERE every IS NOT NULL OR cron IS NOT NULL" >/dev/null
+}
+
+# --- 4. skipped work: refresh when changed versus a fixed interval ---------
+# Two identical copies of the daily revenue report.  One is scheduled every
+# 5 s with refresh_when => 'changed'; the other is refreshed CONCURRENTLY
+# every 5 s regardless, by a loop (what a cron job or pg_cron entry does).
+# New orders arrive only during the first third of the window.  Measured:
+# total refresh time each spent, and the longest a committed order stayed
+# invisible in each (from its commit to the end of the first refresh that
+# started after it).
+figure_skipped_work() {
+	local window=60 interval=5
+	if [ -n "${REPORTING_BENCH_SHORT:-}" ]; then window=15; fi
+	say "4. skipped work over ${window}s, orders arriving in the first third: refresh_when => 'changed' every ${interval}s versus REFRESH CONCURRENTLY every ${interval}s regardless"
+	unschedule_other_reports
+	run_psql -q <<SQL >/dev/null
+SELECT format('CREATE MATERIALIZED VIEW %s AS %s', v, pg_get_viewdef('reporting_daily_revenue'::regclass))
+  FROM (VALUES ('bench_changed'), ('bench_fixed')) x (v) \gexec
+CREATE UNIQUE INDEX ON bench_changed (day);
+CREATE UNIQUE INDEX ON bench_fixed (day);
+CREATE TABLE bench_changes (at timestamptz NOT NULL);
+CREATE TABLE bench_fixed_runs (started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL);
+SELECT reporting.register('bench_changed', every => '${interval} seconds');
+SQL
+	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = on' -c 'SELECT pg_reload_conf()' >/dev/null
+	local start end
+	start=$(run_psql -At -c 'SELECT clock_timestamp()')
+	end=$(date -d "+${window} seconds" +%s)
+	# the cron job
+	(
+		while [ "$(date +%s)" -lt "$end" ]; do
+			run_psql -q <<'SQL' >/dev/null
+SELECT clock_timestamp() AS t0 \gset
+REFRESH MATERIALIZED VIEW CONCURRENTLY bench_fixed;
+INSERT INTO bench_fixed_runs VALUES (:'t0', clock_timestamp());
+SQL
+			sleep "$interval"
+		done
+	) &
+	local fixed_loop=$!
+	# the writers: an order every half second during the first third
+	local writes_until=$(($(date +%s) + window / 3))
+	while [ "$(date +%s)" -lt "$writes_until" ]; do
+		run_psql -q <<'SQL' >/dev/null
+BEGIN;
+INSERT INTO orders (id, customer_id, created_at, total_cents, status)
+SELECT max(id) + 1, 1, now(), 4200, 'paid' FROM orders;
+INSERT INTO bench_changes VALUES (clock_timestamp());
+COMMIT;
+SQL
+		sleep 0.5
+	done
+	wait "$fixed_loop"
+	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = off' -c 'SELECT pg_reload_conf()' >/dev/null
+	# give a refresh dispatched just before the pause time to finish
+	sleep 1
+	read -r changed_s changed_runs changed_skips changed_lag fixed_s fixed_runs fixed_lag < <(run_psql -At -F ' ' <<SQL
+WITH sched AS (
+    SELECT started_at, finished_at, status FROM reporting.runs
+     WHERE view = 'bench_changed'::regclass AND origin = 'schedule' AND started_at >= '$start'
+), lag_changed AS (
+    SELECT max((SELECT min(s.finished_at) FROM sched s WHERE s.status = 'refreshed' AND s.started_at > c.at) - c.at) AS l
+      FROM bench_changes c
+), lag_fixed AS (
+    SELECT max((SELECT min(f.finished_at) FROM bench_fixed_runs f WHERE f.started_at > c.at) - c.at) AS l
+      FROM bench_changes c
+)
+SELECT round(extract(epoch FROM coalesce(sum(finished_at - started_at) FILTER (WHERE status = 'refreshed'), '0')), 2),
+       count(*) FILTER (WHERE status = 'refreshed'),
+       count(*) FILTER (WHERE status = 'skipped'),
+       round(extract(epoch FROM (SELECT l FROM lag_changed)), 2),
+       (SELECT round(extract(epoch FROM sum(finished_at - started_at)), 2) FROM bench_fixed_runs),
+       (SELECT count(*) FROM bench_fixed_runs),
+       round(extract(epoch FROM (SELECT l FROM lag_fixed)), 2)
+  FROM sched
+SQL
+)
+	echo "refresh_when => 'changed': $changed_runs refreshes, $changed_skips skips, ${changed_s}s refreshing; longest invisible: ${changed_lag}s"
+	echo "fixed interval:            $fixed_runs refreshes, ${fixed_s}s refreshing; longest invisible: ${fixed_lag}s"
+	run_psql -q -c "SELECT reporting.unregister('bench_changed')" \
+		-c 'DROP MATERIALIZED VIEW bench_changed, bench_fixed' -c 'DROP TABLE bench_changes, bench_fixed_runs' >/dev/null
 }
