@@ -167,7 +167,16 @@ lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	if (installs_this_extension(parsetree))
+	{
+		if (!reporting_database_has_room(MyDatabaseId))
+			ereport(WARNING,
+					(errmsg("refreshes will not be scheduled in database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errdetail("The reporting scheduler serves at most %d databases per server.",
+							   REPORTING_MAX_DATABASES),
+					 errhint("Manual refreshes and reporting.refresh_all() work; drop the extension from databases that do not need it.")));
 		reporting_wake_launcher_at_commit();
+	}
 }
 
 /* Install the hook (preload only: there are no workers otherwise). */

@@ -372,12 +372,20 @@ in_session_reason(bool *expected)
 	return NULL;
 }
 
+/* What became of a ready view */
+typedef enum StartResult
+{
+	STARTED,					/* running in a worker, or refreshed here */
+	NO_SLOT,					/* reporting.max_workers busy: wait for ours */
+	BEING_REFRESHED				/* someone else's worker has it: wait for that */
+} StartResult;
+
 /*
- * Hand a ready view to a refresh worker.  Returns false when no slot is
- * free now (try again when a worker finishes); when no worker can be
- * started at all, refreshes it here instead and says so once.
+ * Hand a ready view to a refresh worker.  When no worker can be started at
+ * all (none of ours is running to free a slot), it is refreshed here
+ * instead, and that is said once.
  */
-static bool
+static StartResult
 start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *told)
 {
 	bool		can_login;
@@ -385,23 +393,24 @@ start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *told
 	const char *why_not;
 
 	pv->slotno = reporting_claim_slot(pv->view, owner, can_login, "refresh_all", &why_not);
+	if (pv->slotno < 0 && reporting_view_has_worker(MyDatabaseId, pv->view))
+		return BEING_REFRESHED;
 	if (pv->slotno >= 0)
 		pv->handle = reporting_start_refresh_worker(pv->slotno);
 	if (pv->slotno >= 0 && pv->handle != NULL)
 	{
 		pv->state = PLANNED_RUNNING;
-		return true;
+		return STARTED;
 	}
-	/* a worker of ours will free a slot; another's refresh of this view will end */
-	if (nrunning > 0 || (pv->slotno < 0 && reporting_view_has_worker(MyDatabaseId, pv->view)))
-		return false;
+	if (nrunning > 0)
+		return NO_SLOT;
 	if (!*told)
 		ereport(NOTICE,
 				(errmsg("refresh_all() is refreshing in this session: no refresh worker could be started"),
 				 errhint("Raise reporting.max_workers or max_worker_processes.")));
 	*told = true;
 	refresh_here(pv, not_refreshed);
-	return true;
+	return STARTED;
 }
 
 /* Take the outcome of a finished worker from its slot. */
@@ -493,8 +502,12 @@ start_ready_views(List *plan, List **not_refreshed, bool *told, int *remaining)
 			(*remaining)--;
 		else if (!wait)
 		{
-			if (!start_worker_for(pv, nrunning, not_refreshed, told))
-				break;			/* no slot: keep the order, wait for one */
+			StartResult started = start_worker_for(pv, nrunning, not_refreshed, told);
+
+			if (started == NO_SLOT)
+				break;			/* keep the order: the next free slot is its */
+			if (started == BEING_REFRESHED)
+				continue;		/* others may go ahead meanwhile */
 			if (pv->state == PLANNED_RUNNING)
 				nrunning++;
 			else

@@ -122,7 +122,7 @@ extern Size reporting_running_shmem_size(void);
 extern void reporting_running_shmem_init(void);
 
 /* worker_state.c: shared state of the launcher, schedulers and refresh workers */
-#define REPORTING_MAX_DATABASES 128
+#define REPORTING_MAX_DATABASES 1024
 #define REPORTING_ERROR_LEN 512
 
 typedef enum ReportingSlotState
@@ -192,6 +192,7 @@ extern void reporting_release_slot(int slotno);
 extern void reporting_abandon_slot(int slotno);
 extern bool reporting_view_has_worker(Oid dboid, Oid relid);
 extern ReportingDatabase *reporting_find_database(Oid dboid, bool create);
+extern bool reporting_database_has_room(Oid dboid);
 extern void reporting_wake_scheduler_at_commit(void);
 extern void reporting_wake_launcher_at_commit(void);
 extern void reporting_wake_launcher(void);

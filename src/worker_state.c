@@ -274,6 +274,25 @@ reporting_find_database(Oid dboid, bool create)
 	return create ? free_entry : NULL;
 }
 
+/*
+ * Whether the launcher has (or can make) an entry for a database: the table
+ * holds REPORTING_MAX_DATABASES.
+ */
+bool
+reporting_database_has_room(Oid dboid)
+{
+	bool		room = false;
+
+	if (reporting_workers == NULL)
+		return true;
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	for (int i = 0; i < REPORTING_MAX_DATABASES && !room; i++)
+		room = reporting_workers->dbs[i].dboid == dboid ||
+			reporting_workers->dbs[i].dboid == InvalidOid;
+	LWLockRelease(reporting_workers->lock);
+	return room;
+}
+
 /* Wake the current database's scheduler when this transaction commits. */
 void
 reporting_wake_scheduler_at_commit(void)
