@@ -35,6 +35,9 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "catalog/pg_extension.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -152,11 +155,25 @@ leave_for_good(const char *why)
 	proc_exit(0);
 }
 
-/* Is the extension installed here, at a version with the scheduler's SQL? */
+/*
+ * Is the extension installed here, at a version with the scheduler's SQL?
+ * The extension object is locked for the rest of the cycle's transaction,
+ * so that a concurrent DROP EXTENSION either waits for the cycle or has
+ * committed before the check (and then the extension is seen gone).
+ */
 static const char *
 extension_problem(void)
 {
-	if (!OidIsValid(get_extension_oid(REPORTING_EXTENSION_NAME, true)))
+	Oid			extoid = get_extension_oid(REPORTING_EXTENSION_NAME, true);
+
+	if (OidIsValid(extoid))
+	{
+		LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+		/* a drop that committed while we waited is visible now */
+		AcceptInvalidationMessages();
+		extoid = get_extension_oid(REPORTING_EXTENSION_NAME, true);
+	}
+	if (!OidIsValid(extoid))
 		return "the extension is not installed in this database";
 	if (!reporting_extension_at_least(REPORTING_WORKERS_MIN_VERSION))
 	{
