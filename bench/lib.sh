@@ -33,3 +33,12 @@ pgbench_latencies() {
 machine_line() {
 	echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(postgres --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /')"
 }
+
+# a figure for the JSON: the number itself, or null when there is none
+# (empty, "-", nan)
+json_num() {
+	case "${1:-}" in
+	'' | - | nan | -nan | inf | -inf) echo null ;;
+	*) echo "$1" ;;
+	esac
+}
