@@ -170,16 +170,9 @@ start_scheduler(ReportingDatabase *db)
 	BackgroundWorkerHandle *handle;
 	StartedScheduler *s;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "reporting", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "reporting_scheduler_main", BGW_MAXLEN);
+	reporting_describe_worker(&worker, "reporting_scheduler_main", "reporting scheduler",
+							  BGW_NEVER_RESTART, ObjectIdGetDatum(dboid));
 	snprintf(worker.bgw_name, BGW_MAXLEN, "reporting scheduler for database %u", dboid);
-	strlcpy(worker.bgw_type, "reporting scheduler", BGW_MAXLEN);
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
-	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		ereport(LOG,
@@ -350,13 +343,7 @@ reporting_register_launcher(void)
 
 	if (IsBinaryUpgrade)
 		return;
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = LAUNCHER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "reporting", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "reporting_launcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "reporting launcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "reporting launcher", BGW_MAXLEN);
+	reporting_describe_worker(&worker, "reporting_launcher_main", "reporting launcher",
+							  LAUNCHER_RESTART_SECONDS, (Datum) 0);
 	RegisterBackgroundWorker(&worker);
 }

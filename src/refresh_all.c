@@ -534,39 +534,46 @@ stop_workers(List *plan)
 	}
 }
 
-/* Every view, in refresh workers, waiting for them. */
+/* Start views as their turn comes and collect their workers until all are done. */
 static void
-refresh_all_in_workers(List *plan)
+run_workers(List *plan)
 {
 	List	   *not_refreshed = NIL;
 	int			remaining = list_length(plan);
 	bool		told = false;
 
-	PG_TRY();
+	while (remaining > 0)
 	{
-		while (remaining > 0)
+		ListCell   *lc;
+
+		if (start_ready_views(plan, &not_refreshed, &told, &remaining) == 0 &&
+			remaining == 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		foreach(lc, plan)
 		{
-			ListCell   *lc;
+			PlannedView *pv = (PlannedView *) lfirst(lc);
 
-			if (start_ready_views(plan, &not_refreshed, &told, &remaining) == 0 &&
-				remaining == 0)
-				break;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 POLL_MS, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			foreach(lc, plan)
+			if (pv->state == PLANNED_RUNNING)
 			{
-				PlannedView *pv = (PlannedView *) lfirst(lc);
-
-				if (pv->state == PLANNED_RUNNING)
-				{
-					check_worker(pv, &not_refreshed);
-					if (pv->state == PLANNED_DONE)
-						remaining--;
-				}
+				check_worker(pv, &not_refreshed);
+				if (pv->state == PLANNED_DONE)
+					remaining--;
 			}
 		}
+	}
+}
+
+/* Every view, in refresh workers; on a cancel or an error, stop them. */
+static void
+refresh_all_in_workers(List *plan)
+{
+	PG_TRY();
+	{
+		run_workers(plan);
 	}
 	PG_CATCH();
 	{

@@ -197,6 +197,8 @@ extern void reporting_wake_scheduler_at_commit(void);
 extern void reporting_wake_launcher_at_commit(void);
 extern void reporting_wake_launcher(void);
 extern void reporting_signal_database_workers(Oid dboid, bool scheduler_too);
+extern void reporting_describe_worker(BackgroundWorker *worker, const char *function,
+									  const char *type, int restart_time, Datum arg);
 extern BackgroundWorkerHandle *reporting_start_refresh_worker(int slotno);
 
 /* launcher.c, scheduler.c, refresh_worker.c: background worker entry points */

@@ -216,6 +216,29 @@ reporting_view_has_worker(Oid dboid, Oid relid)
 }
 
 /*
+ * Describe one of the extension's background workers: all of them use
+ * shared memory and a database connection (the launcher's reads shared
+ * catalogs only), and run once the server accepts writes, never on a
+ * standby.  A dynamic worker tells its starter (bgw_notify_pid) when it
+ * starts and stops.
+ */
+void
+reporting_describe_worker(BackgroundWorker *worker, const char *function,
+						  const char *type, int restart_time, Datum arg)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	strlcpy(worker->bgw_library_name, "reporting", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+	worker->bgw_main_arg = arg;
+	worker->bgw_notify_pid = IsUnderPostmaster ? MyProcPid : 0;
+}
+
+/*
  * Start the dynamic background worker for a claimed slot; it tells this
  * process (bgw_notify_pid) when it starts and stops.  NULL when no worker
  * can be registered (max_worker_processes reached); the slot is then freed.
@@ -227,17 +250,10 @@ reporting_start_refresh_worker(int slotno)
 	BackgroundWorkerHandle *handle;
 	ReportingWorkerSlot *slot = &reporting_workers->slots[slotno];
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "reporting", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "reporting_refresh_worker_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "reporting refresh worker");
-	strlcpy(worker.bgw_type, "reporting refresh worker", BGW_MAXLEN);
-	worker.bgw_main_arg = Int32GetDatum(slotno);
+	reporting_describe_worker(&worker, "reporting_refresh_worker_main",
+							  "reporting refresh worker", BGW_NEVER_RESTART,
+							  Int32GetDatum(slotno));
 	memcpy(worker.bgw_extra, &slot->serial, sizeof(uint32));
-	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
