@@ -14,7 +14,9 @@
 #   REPORTING_FSYNC             fsync of the cluster (default off)
 #   REPORTING_SYNCHRONOUS_COMMIT, REPORTING_SHARED_BUFFERS   likewise
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# REPORTING_PG_BIN: another PostgreSQL 15 installation (a relocated copy), so that
+# several checkouts can build, install and test side by side
+PG_BIN=${REPORTING_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$PG_BIN:$PATH"
