@@ -396,6 +396,20 @@ reporting_tracking_installed(void)
 }
 
 /*
+ * True once the extension's SQL objects are at 0.4.0 or later, where runs
+ * record the database their sources' generations belong to.
+ */
+bool
+reporting_runs_record_database(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_database");
+}
+
+/*
  * reporting.refresh(view regclass, mode text DEFAULT 'auto')
  *		RETURNS TABLE(mode text, rows bigint, duration interval)
  *

@@ -231,11 +231,13 @@ store_registration(FunctionCallInfo fcinfo)
 }
 
 /*
- * Keep the change-tracking triggers in step with the registrations: add
- * them to the sources of relid (when valid), on behalf of the calling role,
- * and remove them from tables no registered view reads any more.  Runs as
- * the extension's owner; does nothing before version 0.2.0 of the SQL
- * objects is installed.
+ * SQL objects of versions 0.2.0 and 0.3.0 track changes with triggers on
+ * source tables: while they are installed (until ALTER EXTENSION reporting
+ * UPDATE), keep those triggers in step with the registrations: add them to
+ * the sources of relid (when valid), on behalf of the calling role, and
+ * remove them from tables no registered view reads any more.  Runs as the
+ * extension's owner.  From 0.4.0 on, changes are seen by the library's
+ * hooks: registering touches no user table.
  */
 static void
 maintain_triggers(Oid relid)
@@ -246,7 +248,8 @@ maintain_triggers(Oid relid)
 	Oid			save_userid;
 	int			nestlevel;
 
-	if (!reporting_tracking_installed())
+	if (!reporting_tracking_installed() ||
+		reporting_extension_at_least(REPORTING_HOOK_TRACKING_VERSION))
 		return;
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);

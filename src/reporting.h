@@ -20,11 +20,13 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "datatype/timestamp.h"
 #include "pgtime.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "tcop/utility.h"
 #include "utils/timestamp.h"
 
 #define REPORTING_EXTENSION_NAME "reporting"
@@ -50,6 +52,8 @@ extern bool reporting_extension_at_least(const char *version);
 
 /* the oldest version of the SQL objects that refresh workers and schedulers need */
 #define REPORTING_WORKERS_MIN_VERSION "0.3.0"
+/* the version of the SQL objects from which tracking needs no trigger */
+#define REPORTING_HOOK_TRACKING_VERSION "0.4.0"
 
 /* catalog.c: the extension's own tables */
 typedef struct ReportingRegistration
@@ -74,6 +78,7 @@ typedef struct ReportingTracking
 	bool		valid;			/* captured at all */
 	bool		epoch_known;	/* tracking on, and the snapshot came after */
 	int64		epoch;
+	Oid			database;		/* generations are per database */
 	Datum		sources;		/* regclass[] */
 	Datum		generations;	/* int8[], NULL where unknown */
 } ReportingTracking;
@@ -81,6 +86,7 @@ typedef struct ReportingTracking
 extern void reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 										  MemoryContext resultcxt);
 extern bool reporting_tracking_installed(void);
+extern bool reporting_runs_record_database(void);
 
 /* refresh.c */
 typedef struct ReportingRefreshResult
@@ -185,6 +191,9 @@ typedef struct ReportingWorkerShared
 extern ReportingWorkerShared *reporting_workers;
 
 extern void reporting_workers_init(void);
+extern void reporting_workers_shmem_request(void);
+extern void reporting_workers_shmem_startup(void);
+extern void reporting_workers_xact_event(XactEvent event);
 extern bool reporting_workers_available(void);
 extern int	reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 								 const char **why_not);
@@ -207,20 +216,12 @@ extern PGDLLEXPORT void reporting_scheduler_main(Datum main_arg);
 extern PGDLLEXPORT void reporting_refresh_worker_main(Datum main_arg);
 extern void reporting_register_launcher(void);
 
-/* lifecycle.c */
-extern void reporting_lifecycle_init(void);
-
-/* tracking.c */
-extern int	reporting_max_tracked_tables;
-extern void reporting_tracking_init(void);
-extern bool reporting_tracking_active(void);
-extern int64 reporting_tracking_epoch(void);
-extern void reporting_note_change(Oid relid);
-extern void reporting_read_generations(int n, const Oid *relids, int64 *generations,
-									   TimestampTz *last_changes, const char **reasons,
-									   bool for_refresh);
-extern int64 reporting_prepare_stamp(void);
-extern void reporting_clear_prepared_marks(int64 stamp);
+/* lifecycle.c: the ProcessUtility hook's half that steps aside for DROP DATABASE & co */
+extern void reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
+										bool readOnlyTree, ProcessUtilityContext context,
+										ParamListInfo params, QueryEnvironment *queryEnv,
+										DestReceiver *dest, QueryCompletion *qc,
+										ProcessUtility_hook_type next);
 
 /* schedule.c: a parsed 5-field cron expression, one bit per allowed value */
 typedef struct ReportingCron
