@@ -217,9 +217,13 @@ BEGIN
     LOOP
         BEGIN
             EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
-        EXCEPTION WHEN lock_not_available OR object_in_use THEN
+        EXCEPTION WHEN lock_not_available THEN
             RAISE WARNING 'could not drop trigger "%" on table %', t.tgname, t.rel
-                USING DETAIL = pg_catalog.format('%s. The trigger is harmless: changes are now seen without it.', SQLERRM),
+                USING DETAIL = 'Another transaction held a lock on the table for more than 2 seconds. The trigger is harmless: the extension now sees changes without it.',
+                      HINT = pg_catalog.format('Drop it later with: DROP TRIGGER %I ON %s;', t.tgname, t.rel);
+        WHEN object_in_use THEN
+            RAISE WARNING 'could not drop trigger "%" on table %', t.tgname, t.rel
+                USING DETAIL = 'The table is in use by this transaction. The trigger is harmless: the extension now sees changes without it.',
                       HINT = pg_catalog.format('Drop it later with: DROP TRIGGER %I ON %s;', t.tgname, t.rel);
         END;
     END LOOP;
