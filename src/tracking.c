@@ -697,7 +697,8 @@ create_entries(int n, const Oid *relids, const char **reasons)
  * database).  A refresh (for_refresh) calls this before it takes its
  * snapshot; relations without an entry get one, so that every commit from
  * then on is counted.  For status, a relation without an entry has
- * generation 0: no refresh recorded it since the epoch began.  Relations
+ * generation 0 (no refresh recorded it since the epoch began), unless the
+ * table is full: then it may be one the tracker had no room for.  Relations
  * the current transaction has written count with the bumps they will get at
  * its commit and, for a refresh, are marked recorded so that later writes in
  * the same transaction owe one more.  Unknown generations come back as -1
@@ -731,6 +732,9 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 			reasons[i] = REASON_PREPARED_LOST;
 		else if (entry != NULL && entry->prepared)
 			reasons[i] = REASON_PREPARED;
+		else if (entry == NULL &&
+				 hash_get_num_entries(tracker_hash) >= reporting_max_tracked_tables)
+			reasons[i] = REASON_FULL;
 		else
 		{
 			generations[i] = entry ? (int64) pg_atomic_read_u64(&entry->generation) : 0;

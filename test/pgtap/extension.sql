@@ -23,7 +23,7 @@ SELECT has_function('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh 
 SELECT has_function('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all has the documented signature');
 SELECT columns_are('reporting', 'runs',
     ARRAY['id', 'view', 'origin', 'status', 'mode', 'started_at', 'finished_at', 'duration',
-          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations'],
+          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations', 'tracking_database'],
     'runs has the documented columns');
 
 -- security properties of every function in the schema
@@ -34,7 +34,7 @@ SELECT is_empty($$
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
     'every function that runs SQL pins search_path to pg_catalog, pg_temp');
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'reporting.track_change()'::regprocedure), NULL,
-    'the change-tracking trigger has no SET clause, which would cost every write a GUC save and restore');
+    'the trigger function kept for triggers of earlier versions has no SET clause, which would cost every write a GUC save and restore');
 SELECT has_function('reporting', 'staleness', ARRAY['regclass'], 'staleness has the documented signature');
 SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
@@ -42,8 +42,8 @@ SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
     'CREATE EXTENSION installs the default version (through the upgrade scripts)');
 SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
-    ARRAY['_forget_dropped_views', '_track_new_partitions'],
-    'only the event trigger functions run as SECURITY DEFINER');
+    ARRAY['_forget_dropped_views'],
+    'only the event trigger function runs as SECURITY DEFINER');
 SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
 SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
 SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval)', 'EXECUTE'),
@@ -81,8 +81,8 @@ SELECT is_empty($$
     'every table, view and public function has a comment');
 SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_forget_dropped_views'), 'O',
     'the drop event trigger is installed and enabled');
-SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_track_new_partitions'), 'O',
-    'the new-partition event trigger is installed and enabled');
+SELECT is_empty($$SELECT evtname FROM pg_event_trigger WHERE evtname <> 'reporting_forget_dropped_views'$$,
+    'no event trigger keeps change-tracking triggers in step: tracking needs none');
 
 -- the essay's flow, through the extension
 CREATE TABLE tap_orders (id bigint PRIMARY KEY, customer_id bigint, created_at timestamptz NOT NULL,
