@@ -64,6 +64,11 @@ AS $$
            CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'foreign table'
                 THEN 'changes to a foreign table happen on another server and cannot be seen'
                 WHEN s.source_kind OPERATOR(pg_catalog.=) 'materialized view' THEN NULL
+                -- Citus writes distributed tables through its own plan
+                -- nodes, on other servers: do not guess which tables
+                WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_extension e
+                              WHERE e.extname OPERATOR(pg_catalog.=) 'citus')
+                THEN 'Citus is installed in this database: it writes distributed tables without PostgreSQL''s executor, so their changes cannot be seen'
                 ELSE (SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'f'
                                   THEN pg_catalog.format('%s is a foreign table: changes to it happen on another server and cannot be seen', c.oid::pg_catalog.regclass)
                                   ELSE pg_catalog.format('%s is a system catalog, which changes without going through the executor and cannot be tracked', c.oid::pg_catalog.regclass) END
