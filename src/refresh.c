@@ -32,6 +32,7 @@
 #include "utils/timeout.h"
 
 #include "reporting.h"
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh);
 
@@ -202,13 +203,50 @@ relation_owner(Oid relid)
 	return owner;
 }
 
-/* Run one statement as the view's owner under the refresh deadline. */
+/* what an error during a refresh's query says about the refresh */
+typedef struct RefreshErrorContext
+{
+	Oid			relid;
+	Oid			owner;
+	char	   *settings;
+} RefreshErrorContext;
+
+/*
+ * Error context of a refresh: which view, as whom, with which settings, so
+ * that a result or an error that depends on them can be explained.
+ */
 static void
-execute_as_owner(Oid owner, const char *sql, int64 statement_timeout_ms)
+refresh_error_context(void *arg)
+{
+	RefreshErrorContext *ctx = (RefreshErrorContext *) arg;
+
+	errcontext("refreshing materialized view \"%s\" as role \"%s\" with %s",
+			   reporting_display_name(ctx->relid),
+			   GetUserNameFromId(ctx->owner, true), ctx->settings);
+}
+
+/*
+ * Run one statement as the view's owner, with the owner's login defaults for
+ * the settings that change results (settings.c), under the refresh deadline.
+ */
+static void
+execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_ms)
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	int			settings_level;
 	RefreshDeadline deadline;
+	ErrorContextCallback callback;
+	RefreshErrorContext ctx;
+
+	settings_level = reporting_apply_owner_settings(owner);
+	ctx.relid = relid;
+	ctx.owner = owner;
+	ctx.settings = reporting_describe_settings();
+	callback.callback = refresh_error_context;
+	callback.arg = &ctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -229,6 +267,8 @@ execute_as_owner(Oid owner, const char *sql, int64 statement_timeout_ms)
 	PG_END_TRY();
 	deadline_disarm(&deadline);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	error_context_stack = callback.previous;
+	reporting_restore_settings(settings_level);
 }
 
 /* rows in the view, counted as its owner */
@@ -363,7 +403,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
-		execute_as_owner(owner,
+		execute_as_owner(relid, owner,
 						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
 								  qualified),

@@ -211,8 +211,17 @@ reporting_finish_run(int64 run_id, const char *status,
  * newest reporting.history_max_runs of each view; and, for views scheduled
  * more often than reporting.history_frequent_below, every successful refresh
  * but the latest (their failures and skips are kept).  Runs in progress are
- * never deleted.
+ * never deleted, and neither is any view's anchor run, its latest successful
+ * refresh: its freshness rests on it (what it recorded of its sources), so
+ * an exact, populated view never turns into "never refreshed" because time
+ * passed.
  */
+/* the latest successful refresh of each view */
+#define ANCHOR_RUNS \
+	"SELECT DISTINCT ON (a.view) a.id FROM reporting.runs a" \
+	" WHERE a.status OPERATOR(pg_catalog.=) 'refreshed'" \
+	" ORDER BY a.view, a.started_at DESC, a.id DESC"
+
 void
 reporting_prune_history(void)
 {
@@ -223,7 +232,8 @@ reporting_prune_history(void)
 	execute_on_catalog("DELETE FROM reporting.runs"
 					   " WHERE status OPERATOR(pg_catalog.<>) 'running'"
 					   "   AND started_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
-					   "       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))",
+					   "       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+					   "   AND id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
 					   1, argtypes, values, NULL, SPI_OK_DELETE, "prune the history of refreshes");
 	if (reporting_history_max_runs > 0)
 	{
@@ -232,7 +242,8 @@ reporting_prune_history(void)
 						   "  SELECT id, pg_catalog.row_number() OVER ("
 						   "           PARTITION BY view ORDER BY started_at DESC, id DESC) AS n"
 						   "    FROM reporting.runs WHERE status OPERATOR(pg_catalog.<>) 'running') old"
-						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) $1",
+						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) $1"
+						   "   AND u.id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
 						   1, argtypes, values, NULL, SPI_OK_DELETE,
 						   "cap the history of refreshes");
 	}
