@@ -43,8 +43,15 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+
 #include "reporting.h"
 #include "settings.h"
+
+PG_FUNCTION_INFO_V1(reporting_refresh_setting);
 
 /* the settings that can change a query's result */
 static const char *const result_settings[] = {
@@ -229,4 +236,31 @@ reporting_describe_settings(void)
 					GetConfigOption("TimeZone", false, false),
 					GetConfigOption("search_path", false, false),
 					GetConfigOption("DateStyle", false, false));
+}
+
+/*
+ * reporting._refresh_setting(view regclass, name text) RETURNS text
+ *
+ * The value of one of the settings that change results (TimeZone, ...) that
+ * a refresh of view runs with: its owner's login default.  NULL for a
+ * relation that does not exist or a setting that is not one of those.
+ */
+Datum
+reporting_refresh_setting(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *values[NUM_RESULT_SETTINGS];
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		PG_RETURN_NULL();
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	owner_values(owner, values);
+	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
+		if (pg_strcasecmp(result_settings[i], name) == 0 && values[i] != NULL)
+			PG_RETURN_TEXT_P(cstring_to_text(values[i]));
+	PG_RETURN_NULL();
 }

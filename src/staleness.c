@@ -240,24 +240,27 @@ reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 /*
  * reporting._generation(members regclass[])
  *		RETURNS record (epoch int8, generation int8, last_change timestamptz,
- *		reason text)
+ *		reason text, own_write bool)
  *
  * The current generation of one source (summed over its members), for
  * comparison with what a refresh recorded.  epoch and generation are NULL,
- * with a reason, when they are unknown.
+ * with a reason, when they are unknown.  own_write says the current
+ * transaction has written a member: its changes count, but are not
+ * committed yet.  SQL objects before 0.4.0 declare four columns.
  */
 Datum
 reporting_generation(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
 	Oid		   *members;
 	int			n;
 	TimestampTz last_change;
 	const char *reason;
 	const char *blocker;
 	int64		gen;
+	bool		own_write = false;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -269,6 +272,8 @@ reporting_generation(PG_FUNCTION_ARGS)
 		gen = -1;
 		reason = blocker;
 	}
+	for (int i = 0; i < n; i++)
+		own_write |= reporting_written_by_this_transaction(members[i]);
 
 	values[0] = Int64GetDatum(reporting_tracking_epoch());
 	nulls[0] = !reporting_tracking_active();
@@ -278,5 +283,6 @@ reporting_generation(PG_FUNCTION_ARGS)
 	nulls[2] = gen < 0 || last_change == 0;
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[3] = reason == NULL;
+	values[4] = BoolGetDatum(own_write);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

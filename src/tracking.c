@@ -758,6 +758,19 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 }
 
 /*
+ * True when the current transaction has written relid (its changes are not
+ * committed yet): what status says about them must not call them committed.
+ */
+bool
+reporting_written_by_this_transaction(Oid relid)
+{
+	for (int i = 0; i < npending; i++)
+		if (pending[i].relid == relid)
+			return true;
+	return false;
+}
+
+/*
  * The number of prepared transactions published so far, or -1 when no
  * table is marked.  Read it before checking that no prepared transaction is
  * left, then pass it to reporting_clear_prepared_marks: marks made by
