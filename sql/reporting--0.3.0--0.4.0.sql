@@ -339,6 +339,126 @@ COMMENT ON FUNCTION reporting.track_change() IS
 -- Freshness that never lies
 -------------------------------------------------------------------------------
 
+-- register() gains "sources" (tables the catalog does not show) and
+-- "refresh" ('now' or 'soon').  Replacing the function keeps the EXECUTE
+-- privileges granted on the old one.
+ALTER TABLE reporting.registrations ADD COLUMN refresh_requested_at pg_catalog.timestamptz;
+
+COMMENT ON COLUMN reporting.registrations.refresh_requested_at IS
+    'Set by reporting.register(..., refresh => ''soon''): the scheduler refreshes the view as soon as it sees it, then schedules it as usual.';
+
+CREATE TEMPORARY TABLE reporting_register_grantees ON COMMIT DROP AS
+SELECT a.grantee::pg_catalog.regrole::pg_catalog.text AS grantee
+  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+ WHERE p.oid OPERATOR(pg_catalog.=) 'reporting.register(pg_catalog.regclass, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval, pg_catalog.interval, pg_catalog.interval)'::pg_catalog.regprocedure
+   AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+   AND a.grantee OPERATOR(pg_catalog.<>) 0
+   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+
+DROP FUNCTION reporting.register(pg_catalog.regclass, pg_catalog.interval, pg_catalog.text,
+    pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval,
+    pg_catalog.interval, pg_catalog.interval);
+
+CREATE FUNCTION reporting.register(
+    view              pg_catalog.regclass,
+    every             pg_catalog.interval DEFAULT NULL,
+    cron              pg_catalog.text DEFAULT NULL,
+    timezone          pg_catalog.text DEFAULT NULL,
+    mode              pg_catalog.text DEFAULT 'auto',
+    refresh_when      pg_catalog.text DEFAULT 'changed',
+    max_age           pg_catalog.interval DEFAULT NULL,
+    lock_timeout      pg_catalog.interval DEFAULT '5 seconds',
+    statement_timeout pg_catalog.interval DEFAULT NULL,
+    sources           pg_catalog.regclass[] DEFAULT NULL,
+    refresh           pg_catalog.text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_register';
+
+COMMENT ON FUNCTION reporting.register(pg_catalog.regclass, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval, pg_catalog.interval, pg_catalog.interval, pg_catalog.regclass[], pg_catalog.text) IS
+    'Register a materialized view, or change its registration: schedule (every or cron in a timezone; neither means manual), mode (auto, concurrently, plain), refresh_when (changed, always), max_age, timeouts, sources the catalog cannot see (tables read inside functions), and refresh => ''now'' or ''soon''.';
+
+REVOKE ALL ON FUNCTION reporting.register(pg_catalog.regclass, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval, pg_catalog.interval, pg_catalog.interval, pg_catalog.regclass[], pg_catalog.text) FROM PUBLIC;
+
+DO $$
+DECLARE
+    g pg_catalog.text;
+BEGIN
+    FOR g IN SELECT t.grantee FROM reporting_register_grantees t LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION reporting.register(pg_catalog.regclass, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval, pg_catalog.interval, pg_catalog.interval, pg_catalog.regclass[], pg_catalog.text) TO %s', g);
+    END LOOP;
+END
+$$;
+
+DROP TABLE reporting_register_grantees;
+
+-- The next refresh: as before, and at once after refresh => 'soon'.
+CREATE OR REPLACE FUNCTION reporting._next_refresh(view pg_catalog.regclass)
+RETURNS TABLE (next_refresh_at pg_catalog.timestamptz,
+               consecutive_failures pg_catalog.int4,
+               retry_at pg_catalog.timestamptz)
+LANGUAGE plpgsql STABLE ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg reporting.registrations;
+    last_start pg_catalog.timestamptz;
+    last_ok pg_catalog.timestamptz;
+    last_failure pg_catalog.timestamptz;
+    failures pg_catalog.int4;
+    due pg_catalog.timestamptz;
+BEGIN
+    SELECT * INTO reg FROM reporting.registrations g
+     WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.max(u.started_at),
+           pg_catalog.max(u.started_at) FILTER (WHERE u.status OPERATOR(pg_catalog.=) 'refreshed')
+      INTO last_start, last_ok
+      FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid;
+    -- register(..., refresh => 'soon'): due at once, until a run starts
+    IF reg.refresh_requested_at IS NOT NULL
+       AND (last_start IS NULL OR last_start OPERATOR(pg_catalog.<) reg.refresh_requested_at) THEN
+        RETURN QUERY SELECT reg.refresh_requested_at, 0, NULL::pg_catalog.timestamptz;
+        RETURN;
+    END IF;
+    IF reg.every IS NULL AND reg.cron IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.count(*)::pg_catalog.int4,
+           pg_catalog.max(coalesce(u.finished_at, u.started_at))
+      INTO failures, last_failure
+      FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND u.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted'])
+       AND (last_ok IS NULL OR u.started_at OPERATOR(pg_catalog.>) last_ok);
+
+    IF failures OPERATOR(pg_catalog.>) 0 THEN
+        due := last_failure OPERATOR(pg_catalog.+)
+               LEAST('1 hour'::pg_catalog.interval,
+                                '10 seconds'::pg_catalog.interval OPERATOR(pg_catalog.*)
+                                (2 OPERATOR(pg_catalog.^) LEAST(failures OPERATOR(pg_catalog.-) 1, 12)));
+        RETURN QUERY SELECT due, failures, due;
+        RETURN;
+    END IF;
+
+    IF reg.every IS NOT NULL THEN
+        due := coalesce(last_start, reg.registered_at) OPERATOR(pg_catalog.+) reg.every;
+    ELSE
+        due := reporting.cron_next(reg.cron, coalesce(reg.timezone, reporting._default_timezone()),
+                                   coalesce(last_start, reg.registered_at));
+    END IF;
+    IF reg.max_age IS NOT NULL AND last_ok IS NOT NULL THEN
+        due := LEAST(due, last_ok OPERATOR(pg_catalog.+) reg.max_age);
+    END IF;
+    RETURN QUERY SELECT due, 0, NULL::pg_catalog.timestamptz;
+END
+$$;
+
+
 -- What a view's query depends on besides the tables pg_depend shows: the
 -- clock, functions that may read tables, sequences, text search
 -- configurations (see src/dependencies.c).

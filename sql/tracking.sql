@@ -165,7 +165,7 @@ CREATE ROLE regress_reporting_tracker;
 CREATE SCHEMA theirs AUTHORIZATION regress_reporting_tracker;
 CREATE TABLE locked_down (id int);
 GRANT SELECT ON locked_down TO regress_reporting_tracker;
-GRANT EXECUTE ON FUNCTION reporting.register(regclass, interval, text, text, text, text, interval, interval, interval),
+GRANT EXECUTE ON FUNCTION reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text),
     reporting.refresh(regclass, text) TO regress_reporting_tracker;
 SET ROLE regress_reporting_tracker;
 CREATE MATERIALIZED VIEW theirs.their_report AS SELECT count(*) AS n FROM locked_down;

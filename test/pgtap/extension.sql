@@ -16,7 +16,7 @@ SELECT has_column('reporting', 'status', 'next_refresh_at', 'status says when th
 SELECT ok(NOT has_function_privilege('public', 'reporting._scheduled()', 'EXECUTE'),
     'the scheduler''s internal schedule is not callable by PUBLIC');
 SELECT has_function('reporting', 'register',
-    ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval'],
+    ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval', 'regclass[]', 'text'],
     'register has the documented signature');
 SELECT has_function('reporting', 'unregister', ARRAY['regclass'], 'unregister has the documented signature');
 SELECT has_function('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh has the documented signature');
@@ -46,7 +46,7 @@ SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc
     'only the event trigger function runs as SECURITY DEFINER');
 SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
 SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
-SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text)', 'EXECUTE'),
     'register is revoked from PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'reporting.refresh_all()', 'EXECUTE'),
     'refresh_all is revoked from PUBLIC');
