@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -36,11 +36,22 @@ SELECT is_empty($$
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'reporting.track_change()'::regprocedure), NULL,
     'the trigger function kept for triggers of earlier versions has no SET clause, which would cost every write a GUC save and restore');
 SELECT has_function('reporting', 'staleness', ARRAY['regclass'], 'staleness has the documented signature');
+SELECT has_function('reporting', 'freshness', ARRAY['regclass', 'interval'], 'freshness has the documented signature');
+SELECT ok(has_function_privilege('public', 'reporting.freshness(regclass, interval)', 'EXECUTE'),
+    'anyone may ask how fresh a report is (row-level security shows only their own)');
+SELECT columns_are('reporting', 'status',
+    ARRAY['view', 'owner', 'schedule', 'every', 'cron', 'timezone', 'mode', 'refresh_when', 'max_age',
+          'last_started_at', 'last_duration', 'last_status', 'last_mode', 'last_error', 'last_sqlstate',
+          'last_refreshed_at', 'rows', 'age', 'freshness', 'view_exists', 'populated', 'registered_at',
+          'sources_changed', 'last_source_change', 'source_changes', 'unknown_reason', 'next_refresh_at',
+          'consecutive_failures', 'retry_at', 'fresh', 'as_of', 'lag', 'depends_on_clock',
+          'behind_upstream', 'declared_sources'],
+    'status has the documented columns');
 SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
     (SELECT default_version FROM pg_available_extensions WHERE name = 'reporting'),
     'CREATE EXTENSION installs the default version (through the upgrade scripts)');
-SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
+SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY p.proname::text COLLATE "C") FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
     ARRAY['_forget_dropped_views'],
     'only the event trigger function runs as SECURITY DEFINER');
@@ -58,7 +69,7 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind IN ('r', 'S')
        AND p.grantee = 0 AND p.privilege_type <> 'SELECT'$$,
     'PUBLIC cannot write the catalog tables');
-SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY 1) FROM pg_class c
+SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY c.relname::text COLLATE "C") FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
     ARRAY['registrations', 'runs'],
     'row-level security is enabled on both catalog tables');
