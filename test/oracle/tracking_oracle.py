@@ -107,6 +107,9 @@ BEGIN
 END $$;
 CREATE TRIGGER sv_insert INSTEAD OF INSERT ON sv FOR EACH ROW EXECUTE FUNCTION sv_insert();
 
+-- read by a report whose owner may only SELECT it (no TRIGGER privilege)
+CREATE TABLE ro (id int NOT NULL, v int NOT NULL);
+
 -- not registered, read by a report
 CREATE MATERIALIZED VIEW m_unreg AS SELECT 1 AS k, count(*) AS n FROM t;
 CREATE UNIQUE INDEX ON m_unreg (k);
@@ -125,6 +128,9 @@ REPORTS = [
     ("m_hx", "SELECT id, count(*) AS n, sum(v) AS s FROM hx GROUP BY id", "id"),
     ("m_join", "SELECT c.id, c.v, count(o.id) AS n, coalesce(sum(o.v), 0) AS s "
                "FROM c LEFT JOIN o ON o.cid = c.id GROUP BY c.id, c.v", "id"),
+    # o only: written without being named by ON DELETE / ON UPDATE CASCADE
+    # (RI actions) and TRUNCATE c CASCADE
+    ("m_o", "SELECT cid, count(*) AS n, sum(v) AS s FROM o GROUP BY cid", "cid"),
     ("m_t", "SELECT v % 7 AS b, count(*) AS n FROM tview GROUP BY 1", "b"),
     ("m_mm", "SELECT 1 AS k, (SELECT coalesce(sum(n), 0) FROM m_p) AS p_rows, "
              "(SELECT coalesce(sum(n), 0) FROM m_h) AS h_rows, "
@@ -134,7 +140,11 @@ REPORTS = [
 ]
 REPORT_QUERY = {name: (query, key) for name, query, key in REPORTS}
 # reports no other report reads: these may be dropped and re-created
-LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_t", "m_mm2"]
+LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2"]
+
+# a report owned by RO_ROLE, which may only read ro
+RO_ROLE = "reporting_oracle_reader"
+RO_REPORT = "SELECT id, count(*) AS n, sum(v) AS s FROM ro GROUP BY id"
 
 # Partitioned family: what a direct write into each may hold: d in [dlo, dhi),
 # v in [vlo, vhi).
@@ -144,7 +154,7 @@ P_RANGES = {
     "p3": (200, 300, 0, 100), "p_def": (300, 400, 0, 100), "sv": (0, 400, 0, 100),
 }
 P_TABLES = ["p", "p1", "p1_a", "p1_b", "p2", "p3", "p_def"]
-H_TABLES = ["h", "h1", "h2", "h2a", "hx", "t"]          # (id, v)
+H_TABLES = ["h", "h1", "h2", "h2a", "hx", "t", "ro"]    # (id, v)
 VIEWS = {"pv", "sv", "tview", "hv", "q"}               # always there (q is a table with a rule)
 
 
@@ -217,8 +227,20 @@ class Oracle:
         cur.execute("CREATE EXTENSION IF NOT EXISTS reporting")
         cur.execute(SCHEMA)
         self.record(0, SCHEMA.strip())
+        # m_ro belongs to a role that was granted SELECT on ro, nothing more
+        for sql in [
+                "DO $$ BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END $$" % RO_ROLE,
+                "GRANT CREATE ON SCHEMA public TO %s" % RO_ROLE,
+                "GRANT SELECT ON ro TO %s" % RO_ROLE,
+                "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA reporting TO %s" % RO_ROLE,
+                "SET ROLE %s" % RO_ROLE,
+                "CREATE MATERIALIZED VIEW m_ro AS %s" % RO_REPORT,
+                "CREATE UNIQUE INDEX ON m_ro (id)",
+                "SELECT reporting.register('m_ro', lock_timeout => '1 second')",
+                "RESET ROLE"]:
+            self.run_sql(self.w, sql)
         # some rows everywhere
-        for tbl in P_TABLES + ["h", "h1", "h2", "h2a", "hx", "t", "c"]:
+        for tbl in P_TABLES + ["h", "h1", "h2", "h2a", "hx", "t", "ro", "c"]:
             for _ in range(2):
                 self.run_sql(self.w, self.insert_sql(tbl, self.rng.randint(2, 5)))
         for _ in range(3):
@@ -227,7 +249,7 @@ class Oracle:
         for name, _, _ in REPORTS:
             for sql in self.create_report_sql(name):
                 self.run_sql(self.w, sql)
-        for name, _, _ in REPORTS:
+        for name in list(REPORT_QUERY) + ["m_ro"]:
             self.run_sql(self.w, "SELECT mode FROM reporting.refresh('%s')" % name)
             self.last_refresh_step[name] = 0
 
@@ -288,7 +310,7 @@ class Oracle:
 
     def p_row(self, tbl, rid):
         dlo, dhi, vlo, vhi = P_RANGES[tbl]
-        if self.rng.random() < 0.03:        # now and then a row that does not fit
+        if self.step_no > 0 and self.rng.random() < 0.03:   # now and then a row that does not fit
             dlo, dhi = 0, 400
         return (rid, self.rng.randrange(dlo, dhi), self.rng.randrange(vlo, vhi))
 
@@ -415,7 +437,7 @@ class Oracle:
     def truncate_sql(self, st):
         opts = ["TRUNCATE c CASCADE", "TRUNCATE o", "TRUNCATE h", "TRUNCATE ONLY h", "TRUNCATE h2",
                 "TRUNCATE p", "TRUNCATE p1", "TRUNCATE p_def", "TRUNCATE hx", "TRUNCATE t",
-                "TRUNCATE p3", "TRUNCATE p1_a, hx"]
+                "TRUNCATE p3", "TRUNCATE p1_a, hx", "TRUNCATE ro"]
         if "h1" in st:
             opts.append("TRUNCATE h1")
         if "p2" in st:
@@ -483,7 +505,7 @@ class Oracle:
         return self.rng.choice(opts)
 
     def refresh_sql(self, name=None):
-        name = name or self.rng.choice(list(REPORT_QUERY))
+        name = name or self.rng.choice(list(REPORT_QUERY) + ["m_ro"])
         mode = "" if self.rng.random() < 0.8 else ", 'plain'"
         return "SELECT mode FROM reporting.refresh('%s'%s)" % (name, mode)
 
@@ -614,7 +636,7 @@ class Oracle:
                     if status == "refreshed":
                         self.last_refresh_step[view] = self.step_no
         elif kind == "refresh_outside":
-            name = self.rng.choice(list(REPORT_QUERY) + ["m_unreg"])
+            name = self.rng.choice(list(REPORT_QUERY) + ["m_ro", "m_unreg"])
             how = "CONCURRENTLY " if self.rng.random() < 0.5 else ""
             self.run_single(kind, "REFRESH MATERIALIZED VIEW %s%s" % (how, name))
         elif kind == "recreate_report":
