@@ -218,9 +218,9 @@ class Oracle:
             cur.execute("SET client_min_messages = warning")
         # a write behind a prepared transaction's lock gives up quickly
         self.w.cursor().execute("SET lock_timeout = '500ms'")
-        self.w.cursor().execute("SET statement_timeout = '60s'")
+        self.w.cursor().execute("SET statement_timeout = '5min'")
         self.x.cursor().execute("SET lock_timeout = '10s'")
-        self.x.cursor().execute("SET statement_timeout = '60s'")
+        self.x.cursor().execute("SET statement_timeout = '10min'")
         cur = self.w.cursor()
         cur.execute("SHOW max_prepared_transactions")
         self.prepared_ok = int(cur.fetchone()[0]) >= MAX_PENDING_PREPARED + 2
