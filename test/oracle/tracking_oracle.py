@@ -224,9 +224,10 @@ class Oracle:
         cur = self.w.cursor()
         cur.execute("SHOW max_prepared_transactions")
         self.prepared_ok = int(cur.fetchone()[0]) >= MAX_PENDING_PREPARED + 2
+        self.step_no = -1      # the schema, rows and reports; step 0 refreshes them
         cur.execute("CREATE EXTENSION IF NOT EXISTS reporting")
         cur.execute(SCHEMA)
-        self.record(0, SCHEMA.strip())
+        self.record(self.step_no, SCHEMA.strip())
         # m_ro belongs to a role that was granted SELECT on ro, nothing more
         for sql in [
                 "DO $$ BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END $$" % RO_ROLE,
@@ -249,6 +250,7 @@ class Oracle:
         for name, _, _ in REPORTS:
             for sql in self.create_report_sql(name):
                 self.run_sql(self.w, sql)
+        self.step_no = 0
         for name in list(REPORT_QUERY) + ["m_ro"]:
             self.run_sql(self.w, "SELECT mode FROM reporting.refresh('%s')" % name)
             self.last_refresh_step[name] = 0
