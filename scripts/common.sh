@@ -76,7 +76,7 @@ trap 'exit 143' TERM
 ensure_packages() {
 	local wanted=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
-		make gcc libc6-dev)
+		python3-psycopg2 make gcc libc6-dev)
 	local missing=() pkg log
 	for pkg in "${wanted[@]}"; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
