@@ -41,9 +41,12 @@ COMMENT ON COLUMN reporting.registrations.sources IS
 CREATE OR REPLACE FUNCTION reporting._sources_of(view pg_catalog.regclass)
 RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
                via pg_catalog.regclass[], through_materialized_view pg_catalog.bool)
-LANGUAGE sql STABLE ROWS 5
+LANGUAGE plpgsql STABLE ROWS 5
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH RECURSIVE walk (relid, via, through_matview, depth) AS (
         SELECT $1::pg_catalog.oid, ARRAY[]::pg_catalog.regclass[], false, 0
         UNION
@@ -77,7 +80,8 @@ AS $$
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.relid
      WHERE w.depth OPERATOR(pg_catalog.>) 0
        AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f', 'S']::"char"[])
-     ORDER BY w.relid, w.through_matview, pg_catalog.cardinality(w.via)
+     ORDER BY w.relid, w.through_matview, pg_catalog.cardinality(w.via);
+END
 $$;
 
 -- The sources of a view: those the catalog shows, then the declared ones
@@ -85,9 +89,12 @@ $$;
 CREATE FUNCTION reporting._all_sources_of(view pg_catalog.regclass)
 RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
                via pg_catalog.regclass[], through_materialized_view pg_catalog.bool)
-LANGUAGE sql STABLE ROWS 5
+LANGUAGE plpgsql STABLE ROWS 5
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT s.source, s.source_kind, s.via, s.through_materialized_view
       FROM reporting._sources_of($1) s
     UNION ALL
@@ -104,7 +111,8 @@ AS $$
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.source::pg_catalog.oid
      WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
        AND NOT EXISTS (SELECT 1 FROM reporting._sources_of($1) s
-                        WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) d.source::pg_catalog.oid)
+                        WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) d.source::pg_catalog.oid);
+END
 $$;
 
 COMMENT ON FUNCTION reporting._all_sources_of(pg_catalog.regclass) IS
@@ -123,9 +131,12 @@ SELECT r.view, s.source, s.source_kind, s.via, s.through_materialized_view,
 -- inheritance children, at any depth).
 CREATE FUNCTION reporting._relation_family(rel pg_catalog.regclass)
 RETURNS pg_catalog.regclass[]
-LANGUAGE sql STABLE STRICT
+LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN (
     WITH RECURSIVE down (relid) AS (
         SELECT $1::pg_catalog.oid
         UNION
@@ -138,7 +149,8 @@ AS $$
           JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid
     )
     SELECT pg_catalog.array_agg(f.relid::pg_catalog.regclass ORDER BY f.relid)
-      FROM (SELECT relid FROM down UNION SELECT relid FROM up) f
+      FROM (SELECT relid FROM down UNION SELECT relid FROM up) f);
+END
 $$;
 
 COMMENT ON FUNCTION reporting._relation_family(pg_catalog.regclass) IS
@@ -147,9 +159,12 @@ COMMENT ON FUNCTION reporting._relation_family(pg_catalog.regclass) IS
 CREATE OR REPLACE FUNCTION reporting._tracked_sources(view pg_catalog.regclass)
 RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
                members pg_catalog.regclass[], reason pg_catalog.text)
-LANGUAGE sql STABLE ROWS 5
+LANGUAGE plpgsql STABLE ROWS 5
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT s.source, s.source_kind, m.members,
            CASE WHEN s.source_kind OPERATOR(pg_catalog.=) 'foreign table'
                 THEN 'changes to a foreign table happen on another server and cannot be seen'
@@ -178,7 +193,8 @@ AS $$
             SELECT CASE WHEN s.source_kind OPERATOR(pg_catalog.=) ANY (ARRAY['materialized view', 'sequence', 'view'])
                         THEN ARRAY[s.source]
                         ELSE reporting._relation_family(s.source) END AS members) m
-     WHERE NOT s.through_materialized_view
+     WHERE NOT s.through_materialized_view;
+END
 $$;
 
 COMMENT ON FUNCTION reporting._tracked_sources(pg_catalog.regclass) IS
@@ -188,9 +204,12 @@ CREATE OR REPLACE FUNCTION reporting.staleness(view pg_catalog.regclass)
 RETURNS TABLE (source pg_catalog.regclass, source_kind pg_catalog.text,
                changed pg_catalog.bool, changes pg_catalog.int8,
                last_change pg_catalog.timestamptz, reason pg_catalog.text)
-LANGUAGE sql VOLATILE ROWS 5
+LANGUAGE plpgsql VOLATILE ROWS 5
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH reg AS (
         SELECT r.view FROM reporting.registrations r
          WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
@@ -267,7 +286,8 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM now_read n
                         WHERE n.member::pg_catalog.oid OPERATOR(pg_catalog.=) rec.tbl::pg_catalog.oid)
     ) AS s (source, source_kind, changed, changes, last_change, reason)
-    ORDER BY s.source::pg_catalog.text COLLATE "C"
+    ORDER BY s.source::pg_catalog.text COLLATE "C";
+END
 $$;
 
 -- No triggers to keep in step any more.
@@ -757,9 +777,12 @@ $$;
 -- never unchanged; one that depends on the date only until the date changes).
 CREATE OR REPLACE FUNCTION reporting._skip_reason(view pg_catalog.regclass)
 RETURNS pg_catalog.text
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN (
     SELECT CASE WHEN f.clock OPERATOR(pg_catalog.=) 'date'
                 THEN 'sources unchanged since the last refresh, and the date has not changed'
                 ELSE 'sources unchanged since the last refresh' END
@@ -771,7 +794,8 @@ AS $$
        AND c.relispopulated
        AND (r.max_age IS NULL OR f.last_refreshed_at
             OPERATOR(pg_catalog.>) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) r.max_age))
-       AND f.state OPERATOR(pg_catalog.=) 'unchanged'
+       AND f.state OPERATOR(pg_catalog.=) 'unchanged');
+END
 $$;
 
 -- The freshness part of the sentence, in exact words.

@@ -42,6 +42,8 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/memutils.h"
 
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -126,47 +128,68 @@ load_setconfig(Relation rel, Oid database, Oid role)
 }
 
 /*
- * The server-level value of each setting without a role or database value:
- * what the configuration files say (pg_file_settings, read as the
- * extension's owner), else the built-in default.  Fills values[i] where it
- * is NULL.
+ * The server-level value of every result-changing setting: what the
+ * configuration files say (pg_file_settings, read as the extension's
+ * owner), else the built-in default.  Reading the files is costly, so the
+ * values are kept for the life of the backend and read again only after a
+ * configuration reload (PgReloadTime).
  */
+static const char *server_cache[NUM_RESULT_SETTINGS];
+static TimestampTz server_cache_loaded = 0;
+
 static void
-server_values(const char **values)
+load_server_values(void)
 {
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
-	MemoryContext outer = CurrentMemoryContext;
+	const char *fresh[NUM_RESULT_SETTINGS];
 
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute("SELECT s.name,"
+					"       coalesce((SELECT f.setting FROM pg_catalog.pg_file_settings f"
+					"                  WHERE pg_catalog.lower(f.name) OPERATOR(pg_catalog.=) pg_catalog.lower(s.name)"
+					"                    AND f.applied ORDER BY f.seqno DESC LIMIT 1),"
+					"                s.boot_val)"
+					"  FROM pg_catalog.pg_settings s", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the server's settings");
 	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1];
-
-		if (values[i] != NULL)
-			continue;
-		args[0] = CStringGetTextDatum(result_settings[i]);
-		if (SPI_execute_with_args("SELECT coalesce("
-								  "  (SELECT f.setting FROM pg_catalog.pg_file_settings f"
-								  "    WHERE pg_catalog.lower(f.name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)"
-								  "      AND f.applied ORDER BY f.seqno DESC LIMIT 1),"
-								  "  (SELECT s.boot_val FROM pg_catalog.pg_settings s"
-								  "    WHERE pg_catalog.lower(s.name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)))",
-								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not read the server's value of %s", result_settings[i]);
+		fresh[i] = NULL;
+		for (uint64 row = 0; row < SPI_processed; row++)
 		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
 
-			if (v != NULL)
-				values[i] = MemoryContextStrdup(outer, v);
+			if (pg_strcasecmp(name, result_settings[i]) == 0)
+			{
+				char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2);
+
+				fresh[i] = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+				break;
+			}
 		}
 	}
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
+	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
+	{
+		if (server_cache[i] != NULL)
+			pfree((void *) server_cache[i]);
+		server_cache[i] = fresh[i];
+	}
+	server_cache_loaded = PgReloadTime;
+}
+
+/* Fill values[i] where it is NULL with the server-level value. */
+static void
+server_values(const char **values)
+{
+	if (server_cache_loaded == 0 || server_cache_loaded != PgReloadTime)
+		load_server_values();
+	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
+		if (values[i] == NULL)
+			values[i] = server_cache[i];
 }
 
 /*

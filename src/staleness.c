@@ -41,6 +41,8 @@ PG_FUNCTION_INFO_V1(reporting_generation);
  * every generation of this database is unknown until it ends.  Returns that
  * reason, in the caller's memory context, or NULL.
  */
+static bool survivors_gone = false;
+
 static const char *
 prepared_transactions_blocker(void)
 {
@@ -53,7 +55,11 @@ prepared_transactions_blocker(void)
 	int64		pending;
 	char	   *gid;
 
-	if (!reporting_tracking_active())
+	/*
+	 * Nothing to settle and no survivor of a restart left (survivors only
+	 * ever go away, and this backend lives within one epoch): no query.
+	 */
+	if (!reporting_tracking_active() || (stamp < 0 && survivors_gone))
 		return NULL;
 	values[0] = TimestampTzGetDatum((TimestampTz) reporting_tracking_epoch());
 	SPI_connect();
@@ -69,6 +75,7 @@ prepared_transactions_blocker(void)
 	gid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (pending == 0 && stamp >= 0)
 		reporting_clear_prepared_marks(stamp);
+	survivors_gone = (gid == NULL);
 	if (gid != NULL)
 		reason = MemoryContextStrdup(outer,
 									 psprintf("transaction \"%s\" was prepared before the server restarted, so what it wrote is unknown until it ends",
