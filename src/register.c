@@ -191,7 +191,12 @@ advise_on_unique_key(Oid relid, const char *mode)
 	SPI_finish();
 }
 
-/* Insert or update the registration, as the extension's owner. */
+/*
+ * Insert or update the registration, as the extension's owner.  From 0.4.0
+ * on it records the view's owner now (security.c: the scheduler stops when
+ * the view changes hands), and registering again after a change of owner
+ * drops the refresh grants the previous owner gave.
+ */
 static void
 store_registration(FunctionCallInfo fcinfo)
 {
@@ -202,6 +207,7 @@ store_registration(FunctionCallInfo fcinfo)
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
+	bool		has_owner = reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION);
 
 	for (int i = 0; i < NUM_REGISTER_ARGS; i++)
 	{
@@ -211,7 +217,23 @@ store_registration(FunctionCallInfo fcinfo)
 
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("INSERT INTO reporting.registrations AS r"
+	if (SPI_execute_with_args(has_owner ?
+							  "INSERT INTO reporting.registrations AS r"
+							  " (view, every, cron, timezone, mode, refresh_when,"
+							  "  max_age, lock_timeout, statement_timeout, owner)"
+							  " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, c.relowner::pg_catalog.regrole"
+							  "   FROM pg_catalog.pg_class c"
+							  "  WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+							  " ON CONFLICT (view) DO UPDATE SET"
+							  " every = excluded.every, cron = excluded.cron,"
+							  " timezone = excluded.timezone, mode = excluded.mode,"
+							  " refresh_when = excluded.refresh_when,"
+							  " max_age = excluded.max_age,"
+							  " lock_timeout = excluded.lock_timeout,"
+							  " statement_timeout = excluded.statement_timeout,"
+							  " owner = excluded.owner,"
+							  " updated_at = pg_catalog.now()" :
+							  "INSERT INTO reporting.registrations AS r"
 							  " (view, every, cron, timezone, mode, refresh_when,"
 							  "  max_age, lock_timeout, statement_timeout)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -226,6 +248,15 @@ store_registration(FunctionCallInfo fcinfo)
 							  NUM_REGISTER_ARGS, argtypes, values, nulls,
 							  false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the registration");
+	/* refresh grants given by a previous owner no longer count: forget them */
+	if (has_owner &&
+		SPI_execute_with_args("DELETE FROM reporting.refresh_grants g"
+							  " USING pg_catalog.pg_class c"
+							  " WHERE g.view OPERATOR(pg_catalog.=) $1"
+							  "   AND c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.<>) c.relowner",
+							  1, argtypes, values, nulls, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget refresh grants of a previous owner");
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 }
