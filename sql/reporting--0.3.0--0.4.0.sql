@@ -34,6 +34,7 @@ DECLARE
     nsp pg_catalog.oid;
     nsp_owner pg_catalog.oid;
     culprit pg_catalog.text;
+    culprit_said pg_catalog.text;
 BEGIN
     SELECT e.extnamespace, n.nspowner INTO nsp, nsp_owner
       FROM pg_catalog.pg_extension e
@@ -61,8 +62,10 @@ BEGIN
     END IF;
 
     SELECT CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END
-      INTO culprit
+                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END,
+           CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                ELSE pg_catalog.format('Role "%s"', pg_catalog.pg_get_userbyid(x.grantee)) END
+      INTO culprit, culprit_said
       FROM pg_catalog.pg_namespace n
      CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) x
       LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) x.grantee
@@ -75,7 +78,7 @@ BEGIN
     IF culprit IS NOT NULL THEN
         RAISE EXCEPTION 'roles that are not superusers may create objects in schema "reporting"'
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = pg_catalog.format('%s holds CREATE on it, so it could put objects of its own where the extension looks for its own, and the extension''s superuser code would run them.', culprit),
+                  DETAIL = pg_catalog.format('%s holds CREATE on it, so it could put objects of its own where the extension looks for its own, and the extension''s superuser code would run them.', culprit_said),
                   HINT = pg_catalog.format('Run REVOKE CREATE ON SCHEMA reporting FROM %s (and from every other role that is not a superuser), check what they created there, and try again.', culprit);
     END IF;
 
@@ -265,9 +268,12 @@ BEGIN
         '   AND d.objsubid OPERATOR(pg_catalog.=) 0'
         '   AND r.view::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid', own_schema);
     GET DIAGNOSTICS forgotten = ROW_COUNT;
+    -- the trigger maintenance names reporting.* itself: only while that
+    -- name is ours (own_schema is the extension's schema's name)
     IF forgotten OPERATOR(pg_catalog.>) 0
-       AND pg_catalog.to_regprocedure(pg_catalog.format('%I._detach_unneeded_triggers()', own_schema)) IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT %I._detach_unneeded_triggers()', own_schema);
+       AND own_schema OPERATOR(pg_catalog.=) 'reporting'
+       AND pg_catalog.to_regprocedure('reporting._detach_unneeded_triggers()') IS NOT NULL THEN
+        PERFORM reporting._detach_unneeded_triggers();
     END IF;
 END
 $$;
