@@ -161,7 +161,7 @@ SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', NULL)$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.orders', 'regress_sec_bob')$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_nobody')$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_bob')$$);
-SELECT reporting.register('sec.whoami');
+SELECT reporting.register('sec.whoami', refresh_when => 'always');
 SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_bob');
 SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_bob');   -- again: no error
 RESET ROLE;
@@ -207,7 +207,8 @@ RESET ROLE;
 SELECT count(*) AS grants_left FROM reporting.refresh_grants;
 -- a superuser's view cannot be refreshed through a grant while the setting is off
 CREATE MATERIALIZED VIEW sec.admin_report AS SELECT 1 AS k;
-SELECT reporting.register('sec.admin_report');
+CREATE UNIQUE INDEX ON sec.admin_report (k);
+SELECT reporting.register('sec.admin_report', refresh_when => 'always');
 SELECT reporting.grant_refresh('sec.admin_report', 'regress_sec_bob');
 SET ROLE regress_sec_bob;
 SELECT pg_temp.try($$SELECT reporting.refresh('sec.admin_report')$$);
@@ -227,7 +228,8 @@ SELECT * FROM pg_temp.verdict;
 
 -- clean up
 SET client_min_messages = warning;
-SELECT reporting.unregister(view) FROM reporting.registrations;
+SELECT count(reporting.unregister(view)) AS unregistered FROM reporting.registrations;
+DROP VIEW pg_temp.verdict;
 DROP SCHEMA sec CASCADE;
 DROP TABLE public.audit;
 DROP FUNCTION public.bobs_rate();

@@ -43,7 +43,9 @@ SELECT (SELECT count(*) FROM public.trap_log) AS trap_calls,
 
 SET client_min_messages = warning;
 DROP EXTENSION reporting CASCADE;
+DROP SCHEMA reporting;      -- CREATE EXTENSION made it; DROP EXTENSION leaves it
 RESET client_min_messages;
+\set SHOW_CONTEXT never
 
 -- 1a. a schema "reporting" that mallory created (and so owns) is refused
 CREATE SCHEMA reporting AUTHORIZATION regress_sec_mallory;
@@ -88,6 +90,9 @@ SELECT extversion FROM pg_extension WHERE extname = 'reporting';
 SET ROLE regress_sec_mallory;
 ALTER SCHEMA reporting RENAME TO reporting_old;
 CREATE SCHEMA reporting;
+-- (0.3.0's partition event trigger names reporting.track_change())
+CREATE FUNCTION reporting.track_change() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN RETURN NULL; END$$;
 CREATE TABLE reporting.registrations (view regclass);
 CREATE FUNCTION reporting.fire() RETURNS trigger LANGUAGE plpgsql AS
     $$BEGIN PERFORM public.trap(); RETURN NULL; END$$;
@@ -153,6 +158,7 @@ SELECT * FROM pg_temp.verdict;
 DROP SCHEMA reporting CASCADE;
 ALTER SCHEMA reporting_real RENAME TO reporting;
 CREATE MATERIALIZED VIEW public.sec_count AS SELECT 1 AS k, count(*) AS n FROM public.sec_orders;
+CREATE UNIQUE INDEX ON public.sec_count (k);
 SELECT reporting.register('public.sec_count');
 SELECT mode FROM reporting.refresh('public.sec_count');
 -- and a superuser who gives CREATE on it away is stopped at the next call
@@ -227,6 +233,7 @@ RESET search_path;
 
 -- clean up
 SET client_min_messages = warning;
+DROP VIEW pg_temp.verdict;
 DROP MATERIALIZED VIEW public.sec_count2, public.sec_count;
 DROP TABLE public.sec_orders, public.sec_parted;
 DROP OPERATOR public.= (oid, oid), public.= (regclass, regclass), public.= (text, text),
