@@ -102,7 +102,7 @@ is( $node->safe_psql('postgres', 'SELECT status FROM reporting.refresh_all()'),
 	'skipped', 'refresh_all skips it as well');
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FILTER (WHERE superuser) || ' ' || (SELECT rolsuper FROM pg_roles WHERE rolname = 'bob') FROM audit}),
-	'0 f', 'the trojan never ran as a superuser, and bob is not one');
+	'0 false', 'the trojan never ran as a superuser, and bob is not one');
 
 ###############################################################################
 # 2. registered again by the superuser: still not while the setting is off
@@ -122,7 +122,7 @@ is( $node->safe_psql(
 $node->safe_psql('postgres', q{SELECT reporting.register('report')});
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FILTER (WHERE superuser) || ' ' || (SELECT rolsuper FROM pg_roles WHERE rolname = 'bob') FROM audit}),
-	'0 f', 'the trojan still never ran as a superuser');
+	'0 false', 'the trojan still never ran as a superuser');
 
 # a harmless view of the superuser's: refreshed only with the setting on
 $node->safe_psql('postgres', q{
@@ -175,7 +175,7 @@ ok($node->wait_for_log(qr/schema "reporting" is not the schema extension "report
 	'the scheduler refuses a schema renamed into the place of the extension\'s, and says so');
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FILTER (WHERE superuser) || ' ' || (SELECT rolsuper FROM pg_roles WHERE rolname = 'bob') FROM audit}),
-	'0 f', 'bob\'s functions in the swapped-in schema never ran as a superuser');
+	'0 false', 'bob\'s functions in the swapped-in schema never ran as a superuser');
 $node->safe_psql('postgres', q{
 DROP SCHEMA reporting CASCADE;
 ALTER SCHEMA reporting_real RENAME TO reporting;
