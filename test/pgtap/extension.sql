@@ -58,7 +58,7 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind IN ('r', 'S')
        AND p.grantee = 0 AND p.privilege_type <> 'SELECT'$$,
     'PUBLIC cannot write the catalog tables');
-SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY 1) FROM pg_class c
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname::text COLLATE "C") FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
     ARRAY['refresh_grants', 'registrations', 'runs'],
     'row-level security is enabled on every catalog table');
