@@ -11,7 +11,8 @@
  * worker_state.c (shared state of the launcher, schedulers and refresh
  * workers), running.c (who is refreshing what, now), launcher.c,
  * scheduler.c, refresh_worker.c (the background workers), lifecycle.c
- * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends).
+ * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends),
+ * security.c (who a refresh may run as, and delegated refresh).
  *
  *-------------------------------------------------------------------------
  */
