@@ -214,6 +214,9 @@ SET ROLE regress_sec_bob;
 SELECT pg_temp.try($$SELECT reporting.refresh('sec.admin_report')$$);
 SELECT view, status, error FROM reporting.refresh_all();
 RESET ROLE;
+-- a superuser's own refresh() and refresh_all() are that superuser's act
+SELECT mode FROM reporting.refresh('sec.admin_report');
+SELECT view, status FROM reporting.refresh_all() WHERE view = 'sec.admin_report'::regclass;
 -- revoking; revoking what is not granted only says so
 SELECT reporting.revoke_refresh('sec.admin_report', 'regress_sec_bob');
 SELECT reporting.revoke_refresh('sec.admin_report', 'regress_sec_bob');
