@@ -200,6 +200,10 @@ SELECT pg_temp.try($$SELECT reporting.assert_fresh('chain_a', '0')$$);
 -- refresh => 'soon': the scheduler refreshes a new report right after commit
 CREATE MATERIALIZED VIEW soon_report AS SELECT 1 AS k, count(*) AS n FROM sales WITH NO DATA;
 CREATE UNIQUE INDEX ON soon_report (k);
+-- (owned by a role that is not a superuser: the scheduler does not run a
+-- superuser's queries unless reporting.enable_superuser_refresh is on)
+GRANT SELECT ON sales TO regress_reporting_tokyo;
+ALTER MATERIALIZED VIEW soon_report OWNER TO regress_reporting_tokyo;
 SELECT reporting.register('soon_report', refresh => 'soon');
 SELECT next_refresh_at <= now() AS due_now FROM reporting.status WHERE view = 'soon_report'::regclass;
 DO $$

@@ -52,6 +52,8 @@ int			reporting_history_frequent_below = 0;
 bool		reporting_enabled = true;
 /* refresh workers running at once, server-wide */
 int			reporting_max_workers = 2;
+/* may the scheduler and refresh workers run refreshes as a superuser */
+bool		reporting_enable_superuser_refresh = false;
 
 void		_PG_init(void);
 
@@ -205,6 +207,14 @@ _PG_init(void)
 							2, 0, MAX_BACKENDS,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("reporting.enable_superuser_refresh",
+							 "Whether views owned by a superuser are refreshed by the scheduler and on behalf of other roles.",
+							 "Off: their scheduled refreshes and the refreshes other roles ask for are skipped, since they would run the views' queries as a superuser.  A superuser's own reporting.refresh() and refresh_all() still refresh them.",
+							 &reporting_enable_superuser_refresh,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	if (process_shared_preload_libraries_in_progress)
 	{

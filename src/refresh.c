@@ -364,13 +364,16 @@ reporting_lock_refresh(Oid relid, bool wait)
 
 /*
  * Refresh one registered view now, in the current transaction, after
- * checking that the caller may manage it.  requested_mode "auto" follows the
+ * checking that the caller may ask for it (it may manage the view, or holds
+ * a refresh grant) and, once the view is locked, that the refresh may run as
+ * the view's owner (security.c).  requester is the role that asked for the
+ * refresh (InvalidOid for the scheduler).  requested_mode "auto" follows the
  * registration's mode.  Fills *result (its mode as soon as it is known, so
  * that a caller catching an error can report it).
  */
 void
 reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
-					   ReportingRefreshResult *result)
+					   Oid requester, ReportingRefreshResult *result)
 {
 	ReportingRegistration reg;
 	const char *mode;
@@ -381,7 +384,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
-	reporting_check_manageable(relid);
+	reporting_check_refreshable(relid);
 	reporting_require_registration(relid, &reg);
 	if (strcmp(requested_mode, "auto") == 0)
 		requested_mode = reg.mode;
@@ -389,7 +392,6 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	strlcpy(result->mode, mode, sizeof(result->mode));
 
 	qualified = reporting_qualified_name(relid);
-	owner = relation_owner(relid);
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
@@ -403,6 +405,10 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
+		/* the owner cannot change while we hold the lock: check who it is now */
+		reporting_check_refresh_allowed(relid, reg.owner, requester,
+										strcmp(origin, "manual") == 0);
+		owner = relation_owner(relid);
 		execute_as_owner(relid, owner,
 						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
@@ -474,7 +480,7 @@ reporting_refresh(PG_FUNCTION_ARGS)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	reporting_check_mode(mode, "mode", true);
 
-	reporting_refresh_view(relid, mode, "manual", &result);
+	reporting_refresh_view(relid, mode, "manual", GetUserId(), &result);
 	reporting_record_run(relid, "manual", "refreshed", &result, true, NULL, NULL);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

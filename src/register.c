@@ -267,10 +267,12 @@ advise_on_unique_key(Oid relid, const char *mode)
 }
 
 /*
- * Insert or update the registration, as the extension's owner.  With SQL
- * objects from 0.4.0 on, also the declared sources and, for refresh =>
- * 'soon', the time of the request (the scheduler refreshes the view as soon
- * as it sees it).
+ * Insert or update the registration, as the extension's owner.  From 0.4.0
+ * on it records the view's owner now (security.c: the scheduler stops when
+ * the view changes hands), the declared sources and, for refresh => 'soon',
+ * the time of the request (the scheduler refreshes the view as soon as it
+ * sees it); registering again after a change of owner drops the refresh
+ * grants the previous owner gave.
  */
 static void
 store_registration(FunctionCallInfo fcinfo, bool soon)
@@ -283,7 +285,8 @@ store_registration(FunctionCallInfo fcinfo, bool soon)
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
-	bool		current = PG_NARGS() == NUM_REGISTER_ARGS;
+	bool		current = PG_NARGS() == NUM_REGISTER_ARGS &&
+		reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION);
 
 	for (int i = 0; i < NUM_REGISTER_ARGS; i++)
 	{
@@ -299,9 +302,12 @@ store_registration(FunctionCallInfo fcinfo, bool soon)
 							  "INSERT INTO reporting.registrations AS r"
 							  " (view, every, cron, timezone, mode, refresh_when,"
 							  "  max_age, lock_timeout, statement_timeout, sources,"
-							  "  refresh_requested_at)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-							  "  CASE WHEN $11 THEN pg_catalog.now() END)"
+							  "  refresh_requested_at, owner)"
+							  " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+							  "        CASE WHEN $11 THEN pg_catalog.now() END,"
+							  "        c.relowner::pg_catalog.regrole"
+							  "   FROM pg_catalog.pg_class c"
+							  "  WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
 							  " ON CONFLICT (view) DO UPDATE SET"
 							  " every = excluded.every, cron = excluded.cron,"
 							  " timezone = excluded.timezone, mode = excluded.mode,"
@@ -311,6 +317,7 @@ store_registration(FunctionCallInfo fcinfo, bool soon)
 							  " statement_timeout = excluded.statement_timeout,"
 							  " sources = excluded.sources,"
 							  " refresh_requested_at = coalesce(excluded.refresh_requested_at, r.refresh_requested_at),"
+							  " owner = excluded.owner,"
 							  " updated_at = pg_catalog.now()" :
 							  "INSERT INTO reporting.registrations AS r"
 							  " (view, every, cron, timezone, mode, refresh_when,"
@@ -328,6 +335,15 @@ store_registration(FunctionCallInfo fcinfo, bool soon)
 							  argtypes, values, nulls,
 							  false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the registration");
+	/* refresh grants given by a previous owner no longer count: forget them */
+	if (current &&
+		SPI_execute_with_args("DELETE FROM reporting.refresh_grants g"
+							  " USING pg_catalog.pg_class c"
+							  " WHERE g.view OPERATOR(pg_catalog.=) $1"
+							  "   AND c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.<>) c.relowner",
+							  1, argtypes, values, nulls, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget refresh grants of a previous owner");
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 }
@@ -407,7 +423,7 @@ reporting_register(PG_FUNCTION_ARGS)
 		CommandCounterIncrement();
 		PushCopiedSnapshot(GetActiveSnapshot());
 		UpdateActiveSnapshotCommandId();
-		reporting_refresh_view(relid, "auto", "manual", &result);
+		reporting_refresh_view(relid, "auto", "manual", GetUserId(), &result);
 		reporting_record_run(relid, "manual", "refreshed", &result, true, NULL, NULL);
 		PopActiveSnapshot();
 	}

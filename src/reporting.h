@@ -11,7 +11,8 @@
  * worker_state.c (shared state of the launcher, schedulers and refresh
  * workers), running.c (who is refreshing what, now), launcher.c,
  * scheduler.c, refresh_worker.c (the background workers), lifecycle.c
- * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends).
+ * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends),
+ * security.c (who a refresh may run as, and delegated refresh).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +42,7 @@ extern int	reporting_history_max_runs;
 extern int	reporting_history_frequent_below;
 extern bool reporting_enabled;
 extern int	reporting_max_workers;
+extern bool reporting_enable_superuser_refresh;
 
 /* catalog.c: the view being managed */
 extern void reporting_check_manageable(Oid relid);
@@ -54,6 +56,8 @@ extern bool reporting_extension_at_least(const char *version);
 #define REPORTING_WORKERS_MIN_VERSION "0.3.0"
 /* the version of the SQL objects from which tracking needs no trigger */
 #define REPORTING_HOOK_TRACKING_VERSION "0.4.0"
+/* the oldest version with registered owners and delegated refresh */
+#define REPORTING_SECURITY_MIN_VERSION "0.4.0"
 
 /* catalog.c: the extension's own tables */
 typedef struct ReportingRegistration
@@ -62,6 +66,8 @@ typedef struct ReportingRegistration
 	char		mode[16];		/* auto, concurrently or plain */
 	int64		lock_timeout_ms;
 	int64		statement_timeout_ms;	/* 0 when none */
+	Oid			owner;			/* the view's owner when it was registered;
+								 * InvalidOid before 0.4.0 */
 } ReportingRegistration;
 
 extern bool reporting_load_registration(Oid relid, ReportingRegistration *reg);
@@ -70,7 +76,36 @@ extern int	reporting_enter_catalog_context(int *save_sec_context, Oid *save_user
 extern void reporting_leave_catalog_context(int nestlevel, int save_sec_context,
 											Oid save_userid);
 extern int	reporting_pin_search_path(void);
+
+/* catalog.c: is the schema called "reporting" the extension's own, and safe? */
+typedef enum ReportingSchemaProblem
+{
+	SCHEMA_TRUSTED,
+	SCHEMA_NO_EXTENSION,		/* the extension is not installed */
+	SCHEMA_SWAPPED,				/* "reporting" is not pg_extension.extnamespace */
+	SCHEMA_NOT_SUPERUSER_OWNED, /* its owner is not a superuser */
+	SCHEMA_OPEN_TO_CREATE		/* another role may CREATE in it */
+} ReportingSchemaProblem;
+
+extern ReportingSchemaProblem reporting_schema_problem(void);
+extern bool reporting_check_schema(int elevel);
 extern void reporting_unpin_search_path(int nestlevel);
+
+/* security.c: who a refresh may run as, and who may ask for one */
+typedef enum ReportingRefusal
+{
+	REFRESH_ALLOWED,
+	REFUSED_OWNER_CHANGED,		/* the view changed hands since registration */
+	REFUSED_SUPERUSER_OWNER		/* it would run as a superuser nobody asked */
+} ReportingRefusal;
+
+extern ReportingRefusal reporting_refresh_refusal(Oid relid, Oid registered_owner,
+												  Oid requester, bool manual, Oid *owner);
+extern bool reporting_refresh_refused(Oid relid, Oid registered_owner, Oid requester,
+									  bool manual, char **reason, char **hint);
+extern void reporting_check_refresh_allowed(Oid relid, Oid registered_owner,
+											Oid requester, bool manual);
+extern void reporting_check_refreshable(Oid relid);
 
 /* staleness.c: what a refresh records of its sources */
 typedef struct ReportingTracking
@@ -99,7 +134,8 @@ typedef struct ReportingRefreshResult
 } ReportingRefreshResult;
 
 extern void reporting_refresh_view(Oid relid, const char *requested_mode,
-								   const char *origin, ReportingRefreshResult *result);
+								   const char *origin, Oid requester,
+								   ReportingRefreshResult *result);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
@@ -147,6 +183,7 @@ typedef struct ReportingWorkerSlot
 	Oid			dboid;
 	Oid			view;
 	Oid			owner;			/* the view's owner: the refresh runs as this role */
+	Oid			requested_by;	/* who asked (InvalidOid: the scheduler) */
 	bool		owner_can_login;	/* connect as the owner, else become it */
 	char		origin[16];		/* schedule or refresh_all */
 	char		started_by[NAMEDATALEN];	/* recorded in reporting.runs */

@@ -150,6 +150,8 @@ reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 		slot->dboid = MyDatabaseId;
 		slot->view = relid;
 		slot->owner = owner;
+		/* the scheduler asks on nobody's behalf (security.c) */
+		slot->requested_by = strcmp(origin, "schedule") == 0 ? InvalidOid : GetUserId();
 		slot->owner_can_login = can_login;
 		strlcpy(slot->origin, origin, sizeof(slot->origin));
 		strlcpy(slot->started_by, started_by, sizeof(slot->started_by));

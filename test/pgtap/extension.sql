@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(43);
+SELECT plan(51);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -44,7 +44,8 @@ SELECT columns_are('reporting', 'status',
           'last_started_at', 'last_duration', 'last_status', 'last_mode', 'last_error', 'last_sqlstate',
           'last_refreshed_at', 'rows', 'age', 'freshness', 'view_exists', 'populated', 'registered_at',
           'sources_changed', 'last_source_change', 'source_changes', 'unknown_reason', 'next_refresh_at',
-          'consecutive_failures', 'retry_at', 'fresh', 'as_of', 'lag', 'depends_on_clock',
+          'consecutive_failures', 'retry_at', 'registered_owner', 'refresh_grantees', 'refresh_blocked',
+          'refresh_blocked_hint', 'fresh', 'as_of', 'lag', 'depends_on_clock',
           'behind_upstream', 'declared_sources'],
     'status has the documented columns');
 SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
@@ -71,11 +72,31 @@ SELECT is_empty($$
     'PUBLIC cannot write the catalog tables');
 SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY c.relname::text COLLATE "C") FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
-    ARRAY['registrations', 'runs'],
-    'row-level security is enabled on both catalog tables');
-SELECT is((SELECT array_agg(c::regclass::text) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
-    ARRAY['reporting.registrations'],
-    'registrations are dumped by pg_dump; the history is not');
+    ARRAY['refresh_grants', 'registrations', 'runs'],
+    'row-level security is enabled on every catalog table');
+SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text COLLATE "C") FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
+    ARRAY['reporting.refresh_grants', 'reporting.registrations'],
+    'registrations and refresh grants are dumped by pg_dump; the history is not');
+
+-- issue 9: no path to superuser
+SELECT is((SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'reporting'),
+    (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'reporting'),
+    'the schema belongs to the superuser who installed the extension');
+SELECT ok((SELECT rolsuper FROM pg_roles r JOIN pg_namespace n ON n.nspowner = r.oid WHERE n.nspname = 'reporting'),
+    'the schema''s owner is a superuser');
+SELECT is_empty($$
+    SELECT p.grantee FROM pg_namespace n, aclexplode(n.nspacl) p
+     WHERE n.nspname = 'reporting' AND p.privilege_type = 'CREATE' AND p.grantee <> n.nspowner$$,
+    'no other role may create objects in the schema');
+SELECT is((SELECT bool_or(trusted) FROM pg_available_extension_versions WHERE name = 'reporting'), false,
+    'the extension is not trusted: only a superuser installs it');
+SELECT is(current_setting('reporting.enable_superuser_refresh'), 'off',
+    'refreshes that would run as a superuser nobody asked for are off by default');
+SELECT col_not_null('reporting', 'registrations', 'owner', 'every registration records the view''s owner');
+SELECT ok(NOT has_function_privilege('public', 'reporting.grant_refresh(regclass, regrole)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'reporting.revoke_refresh(regclass, regrole)', 'EXECUTE'),
+    'grant_refresh and revoke_refresh are revoked from PUBLIC');
+SELECT has_column('reporting', 'status', 'refresh_blocked', 'status says why the scheduler does not refresh a view');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'v'
