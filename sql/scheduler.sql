@@ -39,7 +39,10 @@ SHOW reporting.enabled;
 -- it is off).  Turned off again at the end.
 ALTER SYSTEM SET reporting.enable_superuser_refresh = on;
 SELECT pg_reload_conf();
-SELECT pg_temp.wait_until($$SELECT current_setting('reporting.enable_superuser_refresh') = 'on'$$) AS superuser_refresh_on;
+-- (a session takes a reload between statements only, so this session may
+-- not see it yet; the scheduler does, at once, and the waits below show it)
+SELECT setting AS superuser_refresh_on FROM pg_file_settings
+ WHERE name = 'reporting.enable_superuser_refresh' AND applied;
 
 CREATE TABLE sched_orders (id int PRIMARY KEY, total bigint NOT NULL);
 INSERT INTO sched_orders SELECT g, g FROM generate_series(1, 10) g;
