@@ -167,8 +167,8 @@ reporting_check_refresh_allowed(Oid relid, Oid registered_owner, Oid requester,
 static bool
 has_refresh_grant(Oid relid, Oid roleid)
 {
-	Oid			argtypes[2] = {REGCLASSOID, OIDOID};
-	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(roleid)};
+	Oid			argtypes[3] = {REGCLASSOID, OIDOID, OIDOID};
+	Datum		values[3];
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
@@ -176,16 +176,19 @@ has_refresh_grant(Oid relid, Oid roleid)
 
 	if (!reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION))
 		return false;
+	/* the owner now, from the syscache: the query's snapshot may be older */
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = ObjectIdGetDatum(roleid);
+	values[2] = ObjectIdGetDatum(current_owner(relid));
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
 	if (SPI_execute_with_args("SELECT 1 FROM reporting.refresh_grants g"
 							  " JOIN reporting.registrations r ON r.view OPERATOR(pg_catalog.=) g.view"
-							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.view::pg_catalog.oid"
 							  " WHERE g.view OPERATOR(pg_catalog.=) $1"
-							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner"
-							  "   AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner"
+							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) $3"
+							  "   AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) $3"
 							  "   AND pg_catalog.pg_has_role($2, g.grantee::pg_catalog.oid, 'USAGE')",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+							  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the refresh grants of relation %u", relid);
 	found = SPI_processed > 0;
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
