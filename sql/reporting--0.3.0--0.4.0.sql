@@ -131,6 +131,22 @@ BEGIN
 END
 $check$;
 
+-- The scheduler of this database must not be half-way through a cycle
+-- while the tables change under it: wait for it, and keep it out until
+-- this update commits (see src/security.c).
+CREATE FUNCTION reporting._lock_out_scheduler()
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_lock_out_scheduler';
+
+COMMENT ON FUNCTION reporting._lock_out_scheduler() IS
+    'Internal, for upgrade scripts: keep the scheduler of this database out of the extension''s tables until the transaction ends.';
+
+REVOKE ALL ON FUNCTION reporting._lock_out_scheduler() FROM PUBLIC;
+
+SELECT reporting._lock_out_scheduler();
+
 -------------------------------------------------------------------------------
 -- Registrations record the view's owner
 -------------------------------------------------------------------------------

@@ -32,11 +32,14 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -47,6 +50,7 @@
 PG_FUNCTION_INFO_V1(reporting_grant_refresh);
 PG_FUNCTION_INFO_V1(reporting_revoke_refresh);
 PG_FUNCTION_INFO_V1(reporting_refresh_blocked);
+PG_FUNCTION_INFO_V1(reporting_lock_out_scheduler);
 
 /* a role's name for messages, or its OID when it no longer exists */
 static char *
@@ -360,4 +364,29 @@ reporting_refresh_blocked(PG_FUNCTION_ARGS)
 		nulls[0] = nulls[1] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * reporting._lock_out_scheduler() RETURNS void
+ *
+ * For upgrade scripts: lock the extension object in ACCESS EXCLUSIVE mode
+ * until the end of the transaction.  The scheduler takes that lock (shared)
+ * first in each cycle, before it reads or writes the extension's tables, in
+ * one order or the other (runs then registrations when it prunes,
+ * registrations then runs when it records a skip); an upgrade that altered
+ * both tables while a cycle ran could deadlock with it.  With this lock the
+ * cycle either finishes first or waits for the upgrade to commit.  Raises
+ * 55000 when the extension is not installed.
+ */
+Datum
+reporting_lock_out_scheduler(PG_FUNCTION_ARGS)
+{
+	Oid			extoid = get_extension_oid(REPORTING_EXTENSION_NAME, true);
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed", REPORTING_EXTENSION_NAME)));
+	LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessExclusiveLock);
+	PG_RETURN_VOID();
 }
