@@ -131,6 +131,22 @@ BEGIN
 END
 $check$;
 
+-- The scheduler of this database must not be half-way through a cycle
+-- while the tables change under it: wait for it, and keep it out until
+-- this update commits (see src/security.c).
+CREATE FUNCTION reporting._lock_out_scheduler()
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_lock_out_scheduler';
+
+COMMENT ON FUNCTION reporting._lock_out_scheduler() IS
+    'Internal, for upgrade scripts: keep the scheduler of this database out of the extension''s tables until the transaction ends.';
+
+REVOKE ALL ON FUNCTION reporting._lock_out_scheduler() FROM PUBLIC;
+
+SELECT reporting._lock_out_scheduler();
+
 -------------------------------------------------------------------------------
 -- Registrations record the view's owner
 -------------------------------------------------------------------------------
@@ -147,6 +163,28 @@ UPDATE reporting.registrations r
   FROM pg_catalog.pg_class c
  WHERE c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid;
 ALTER TABLE reporting.registrations ALTER COLUMN owner SET NOT NULL;
+
+-- A registration written without its owner (restoring a dump of an older
+-- version, whose registrations have no owner column) gets the view's
+-- owner at that moment, as registering it would record.
+CREATE FUNCTION reporting._registration_owner()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.owner IS NULL THEN
+        NEW.owner := (SELECT c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c
+                       WHERE c.oid OPERATOR(pg_catalog.=) NEW.view::pg_catalog.oid);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+REVOKE ALL ON FUNCTION reporting._registration_owner() FROM PUBLIC;
+
+CREATE TRIGGER registrations_owner BEFORE INSERT ON reporting.registrations
+    FOR EACH ROW EXECUTE FUNCTION reporting._registration_owner();
 
 COMMENT ON COLUMN reporting.registrations.owner IS
     'The view''s owner when it was registered.  When the view changes hands (ALTER ... OWNER TO, REASSIGN OWNED), the scheduler and refresh_all() stop refreshing it, and the refresh grants stop counting, until it is registered again.';

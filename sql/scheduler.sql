@@ -39,10 +39,13 @@ SHOW reporting.enabled;
 -- it is off).  Turned off again at the end.
 ALTER SYSTEM SET reporting.enable_superuser_refresh = on;
 SELECT pg_reload_conf();
--- (a session takes a reload between statements only, so this session may
--- not see it yet; the scheduler does, at once, and the waits below show it)
-SELECT setting AS superuser_refresh_on FROM pg_file_settings
- WHERE name = 'reporting.enable_superuser_refresh' AND applied;
+-- (this session sees the new value only at its next statement; the
+-- scheduler's view of it shows in what it does: a probe view is refreshed)
+CREATE MATERIALIZED VIEW sched_probe AS SELECT 1 AS k WITH NO DATA;
+SELECT reporting.register('sched_probe', every => '1 second', refresh_when => 'always', mode => 'plain');
+SELECT pg_temp.wait_until($$SELECT pg_temp.runs_of('sched_probe', 'refreshed') >= 1$$) AS superuser_refresh_on;
+SELECT reporting.unregister('sched_probe');
+DROP MATERIALIZED VIEW sched_probe;
 
 CREATE TABLE sched_orders (id int PRIMARY KEY, total bigint NOT NULL);
 INSERT INTO sched_orders SELECT g, g FROM generate_series(1, 10) g;

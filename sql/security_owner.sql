@@ -227,6 +227,11 @@ RESET ROLE;
 SELECT count(*) AS grants FROM reporting.refresh_grants;
 SELECT reporting.unregister('sec.whoami');
 SELECT count(*) AS grants FROM reporting.refresh_grants;
+-- a registration restored from a dump of 0.3.0 (no owner column) gets the
+-- view's owner
+INSERT INTO reporting.registrations (view) VALUES ('sec.whoami');
+SELECT view, owner FROM reporting.registrations WHERE view = 'sec.whoami'::regclass;
+DELETE FROM reporting.registrations WHERE view = 'sec.whoami'::regclass;
 SELECT * FROM pg_temp.verdict;
 
 -- clean up

@@ -405,7 +405,12 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
-		/* the owner cannot change while we hold the lock: check who it is now */
+		/*
+		 * The owner cannot change while we hold the lock: check again, with
+		 * the owner it has now, that the caller may ask (a refresh grant
+		 * lapses with a change of owner) and that the refresh may run as it.
+		 */
+		reporting_check_refreshable(relid);
 		reporting_check_refresh_allowed(relid, reg.owner, requester,
 										strcmp(origin, "manual") == 0);
 		owner = relation_owner(relid);

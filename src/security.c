@@ -32,11 +32,14 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -47,6 +50,7 @@
 PG_FUNCTION_INFO_V1(reporting_grant_refresh);
 PG_FUNCTION_INFO_V1(reporting_revoke_refresh);
 PG_FUNCTION_INFO_V1(reporting_refresh_blocked);
+PG_FUNCTION_INFO_V1(reporting_lock_out_scheduler);
 
 /* a role's name for messages, or its OID when it no longer exists */
 static char *
@@ -167,8 +171,8 @@ reporting_check_refresh_allowed(Oid relid, Oid registered_owner, Oid requester,
 static bool
 has_refresh_grant(Oid relid, Oid roleid)
 {
-	Oid			argtypes[2] = {REGCLASSOID, OIDOID};
-	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(roleid)};
+	Oid			argtypes[3] = {REGCLASSOID, OIDOID, OIDOID};
+	Datum		values[3];
 	int			save_sec_context;
 	Oid			save_userid;
 	int			nestlevel;
@@ -176,16 +180,19 @@ has_refresh_grant(Oid relid, Oid roleid)
 
 	if (!reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION))
 		return false;
+	/* the owner now, from the syscache: the query's snapshot may be older */
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = ObjectIdGetDatum(roleid);
+	values[2] = ObjectIdGetDatum(current_owner(relid));
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
 	if (SPI_execute_with_args("SELECT 1 FROM reporting.refresh_grants g"
 							  " JOIN reporting.registrations r ON r.view OPERATOR(pg_catalog.=) g.view"
-							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.view::pg_catalog.oid"
 							  " WHERE g.view OPERATOR(pg_catalog.=) $1"
-							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner"
-							  "   AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner"
+							  "   AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) $3"
+							  "   AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) $3"
 							  "   AND pg_catalog.pg_has_role($2, g.grantee::pg_catalog.oid, 'USAGE')",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+							  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the refresh grants of relation %u", relid);
 	found = SPI_processed > 0;
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
@@ -357,4 +364,29 @@ reporting_refresh_blocked(PG_FUNCTION_ARGS)
 		nulls[0] = nulls[1] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * reporting._lock_out_scheduler() RETURNS void
+ *
+ * For upgrade scripts: lock the extension object in ACCESS EXCLUSIVE mode
+ * until the end of the transaction.  The scheduler takes that lock (shared)
+ * first in each cycle, before it reads or writes the extension's tables, in
+ * one order or the other (runs then registrations when it prunes,
+ * registrations then runs when it records a skip); an upgrade that altered
+ * both tables while a cycle ran could deadlock with it.  With this lock the
+ * cycle either finishes first or waits for the upgrade to commit.  Raises
+ * 55000 when the extension is not installed.
+ */
+Datum
+reporting_lock_out_scheduler(PG_FUNCTION_ARGS)
+{
+	Oid			extoid = get_extension_oid(REPORTING_EXTENSION_NAME, true);
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed", REPORTING_EXTENSION_NAME)));
+	LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessExclusiveLock);
+	PG_RETURN_VOID();
 }
