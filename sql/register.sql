@@ -111,3 +111,16 @@ SET client_min_messages = warning;
 DROP TABLE orders CASCADE;
 SELECT count(*) AS registrations FROM reporting.registrations;
 SELECT * FROM reporting.refresh_all();
+
+-- schedule intervals are bounded so that the next refresh is always a
+-- timestamp (a huge one would stop the scheduler of the whole database)
+CREATE MATERIALIZED VIEW bounded AS SELECT 1 AS k;
+CREATE UNIQUE INDEX ON bounded (k);
+SELECT pg_temp.try($$SELECT reporting.register('bounded', every => '2147483647 days')$$);
+SELECT pg_temp.try($$SELECT reporting.register('bounded', every => '40000 days')$$);
+SELECT pg_temp.try($$SELECT reporting.register('bounded', max_age => '178000000 years')$$);
+-- a max_age longer than 24.8 days is fine (it is no timeout setting)
+SELECT pg_temp.try($$SELECT reporting.register('bounded', every => '1 day', max_age => '90 days')$$);
+SELECT max_age FROM reporting.registrations WHERE view = 'bounded'::regclass;
+SELECT count(*) AS status_rows FROM reporting.status WHERE view = 'bounded'::regclass;
+DROP MATERIALIZED VIEW bounded;

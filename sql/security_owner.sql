@@ -72,9 +72,10 @@ BEGIN
 END $$;
 ALTER FUNCTION public.bobs_rate() OWNER TO regress_sec_bob;
 GRANT EXECUTE ON FUNCTION public.bobs_rate() TO PUBLIC;
-CREATE VIEW pg_temp.verdict AS
+CREATE FUNCTION pg_temp.verdict() RETURNS TABLE (ran_as_superuser bigint, bob_is_superuser boolean) LANGUAGE sql AS $v$
 SELECT (SELECT count(*) FILTER (WHERE superuser) FROM public.audit) AS ran_as_superuser,
-       (SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_bob') AS bob_is_superuser;
+       (SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_bob') AS bob_is_superuser
+$v$;
 
 SET ROLE regress_sec_alice;
 CREATE TABLE sec.orders (id int PRIMARY KEY);
@@ -129,7 +130,7 @@ SELECT pg_temp.wait_until($$SELECT count(*) >= 2 FROM reporting.runs
                                 AND error LIKE 'the materialized view is owned by superuser%'$$)
        AS scheduler_skips_superuser_view;
 SELECT reporting.register('sec.report');       -- manual only again
-SELECT * FROM pg_temp.verdict;
+SELECT * FROM pg_temp.verdict();
 
 -- 3. back to alice, who registers it again: scheduled, as alice
 ALTER MATERIALIZED VIEW sec.report OWNER TO regress_sec_alice;
@@ -143,9 +144,10 @@ SELECT pg_temp.wait_until($$SELECT count(*) > 0 FROM reporting.runs
                               WHERE view = 'sec.report'::regclass AND origin = 'schedule' AND status = 'refreshed'
                                 AND started_at > (SELECT at FROM resumed_at)$$)
        AS scheduled_again_as_alice;
+DROP TABLE resumed_at;
 SELECT reporting.register('sec.report');
 SELECT DISTINCT who FROM public.audit ORDER BY 1;
-SELECT * FROM pg_temp.verdict;
+SELECT * FROM pg_temp.verdict();
 
 -- 4. delegated refresh
 CREATE MATERIALIZED VIEW sec.whoami AS SELECT 1 AS k, current_user::text AS who;
@@ -180,6 +182,14 @@ RESET ROLE;
 SET ROLE regress_sec_bob;
 SELECT count(*) AS grants_bob_sees FROM reporting.refresh_grants;
 SELECT mode FROM reporting.refresh('sec.whoami');
+-- ... but not from a session with temporary tables: the owner's query would
+-- find them before its own tables (functions it calls name tables unqualified)
+CREATE TEMP TABLE orders (id int);
+SELECT pg_temp.try($$SELECT reporting.refresh('sec.whoami')$$);
+DROP TABLE pg_temp.orders;
+-- ... nor choose a mode (a plain refresh in a long transaction would block
+-- every reader of alice's report)
+SELECT pg_temp.try($$SELECT reporting.refresh('sec.whoami', 'plain')$$);
 SELECT view, status FROM reporting.refresh_all();
 SELECT view, owner, refresh_grantees FROM reporting.status;
 SELECT pg_temp.try($$INSERT INTO reporting.refresh_grants (view, grantee, granted_by)
@@ -232,12 +242,12 @@ SELECT count(*) AS grants FROM reporting.refresh_grants;
 INSERT INTO reporting.registrations (view) VALUES ('sec.whoami');
 SELECT view, owner FROM reporting.registrations WHERE view = 'sec.whoami'::regclass;
 DELETE FROM reporting.registrations WHERE view = 'sec.whoami'::regclass;
-SELECT * FROM pg_temp.verdict;
+SELECT * FROM pg_temp.verdict();
 
 -- clean up
 SET client_min_messages = warning;
 SELECT count(reporting.unregister(view)) AS unregistered FROM reporting.registrations;
-DROP VIEW pg_temp.verdict;
+DROP FUNCTION pg_temp.verdict();
 DROP SCHEMA sec CASCADE;
 DROP TABLE public.audit;
 DROP FUNCTION public.bobs_rate();

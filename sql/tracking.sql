@@ -323,7 +323,66 @@ SELECT reporting.register('local_count', mode => 'plain');
 SELECT mode FROM reporting.refresh('local_count');
 SELECT source, changed, reason FROM reporting.staleness('local_count');
 
+-- TRUNCATE ... CASCADE reaches tables through the children and partitions
+-- of the tables it names (as TRUNCATE itself does)
+CREATE TABLE fam (id int);
+CREATE TABLE fam_child (id int PRIMARY KEY) INHERITS (fam);
+CREATE TABLE fam_ref (cid int REFERENCES fam_child);
+INSERT INTO fam_child VALUES (1);
+INSERT INTO fam_ref VALUES (1);
+CREATE MATERIALIZED VIEW fam_ref_count AS SELECT count(*) AS n FROM fam_ref;
+CREATE UNIQUE INDEX ON fam_ref_count (n);
+SELECT reporting.register('fam_ref_count', refresh => 'now');
 SET client_min_messages = warning;
+TRUNCATE fam CASCADE;
+RESET client_min_messages;
+SELECT * FROM pg_temp.verdict('fam_ref_count');
+
+-- a refresh inside the statement that writes (a writable CTE beside it, a
+-- trigger calling it) is not taken as including the rows written after it
+CREATE TABLE same_stmt (id int);
+CREATE MATERIALIZED VIEW same_stmt_count AS SELECT count(*) AS n FROM same_stmt;
+CREATE UNIQUE INDEX ON same_stmt_count (n);
+SELECT reporting.register('same_stmt_count', refresh => 'now');
+WITH w AS (INSERT INTO same_stmt VALUES (1), (2)) SELECT mode FROM reporting.refresh('same_stmt_count');
+SELECT sources_changed IS NOT FALSE AS not_called_fresh,
+       (SELECT n FROM same_stmt_count) <> (SELECT count(*) FROM same_stmt) AS it_does_miss_rows
+  FROM pg_temp.verdict('same_stmt_count');
+
+-- DDL that changes what a query returns without writing a row: a plain view
+-- the report reads redefined, row-level security, the owner's settings
+CREATE TABLE ddl_src (v int);
+INSERT INTO ddl_src SELECT generate_series(1, 10);
+CREATE VIEW ddl_filter AS SELECT v FROM ddl_src WHERE v > 5;
+CREATE MATERIALIZED VIEW ddl_report AS SELECT count(*) AS n FROM ddl_filter;
+CREATE UNIQUE INDEX ON ddl_report (n);
+SELECT reporting.register('ddl_report', refresh => 'now');
+CREATE OR REPLACE VIEW ddl_filter AS SELECT v FROM ddl_src WHERE v > 0;
+SELECT sources_changed FROM pg_temp.verdict('ddl_report');
+SELECT mode FROM reporting.refresh('ddl_report');
+ALTER TABLE ddl_src ENABLE ROW LEVEL SECURITY;
+SELECT sources_changed FROM pg_temp.verdict('ddl_report');
+SELECT mode FROM reporting.refresh('ddl_report');
+ALTER DATABASE contrib_regression SET DateStyle = 'German, DMY';
+SELECT sources_changed FROM pg_temp.verdict('ddl_report');
+ALTER DATABASE contrib_regression RESET DateStyle;
+SELECT mode FROM reporting.refresh('ddl_report');
+-- ... but not the temporary table REFRESH ... CONCURRENTLY alters for itself
+SELECT mode FROM reporting.refresh('ddl_report', 'concurrently');
+SELECT sources_changed FROM pg_temp.verdict('ddl_report');
+
+-- how often a table changes is shown only to roles that may read it (or a
+-- relation of its family)
+CREATE ROLE regress_reporting_snoop;
+SET ROLE regress_reporting_snoop;
+SELECT generation IS NULL AS hidden, reason FROM reporting._generation('{ddl_src}');
+RESET ROLE;
+DROP ROLE regress_reporting_snoop;
+
+SET client_min_messages = warning;
+DROP MATERIALIZED VIEW fam_ref_count, same_stmt_count, ddl_report;
+DROP VIEW ddl_filter;
+DROP TABLE fam, fam_ref, same_stmt, ddl_src CASCADE;
 DROP MATERIALIZED VIEW downstream;
 DROP MATERIALIZED VIEW totals;
 DROP MATERIALIZED VIEW local_count, mixed_count, ord_count, ledger_total, reading_sum;

@@ -47,6 +47,28 @@ reporting_positive_interval_ms(const Interval *span, const char *argname)
 	return ms;
 }
 
+/* the longest "every" or "max_age": added to now, it must stay a timestamp */
+#define MAX_SCHEDULE_YEARS 100
+
+/*
+ * Check that a schedule interval is at most MAX_SCHEDULE_YEARS, so that the
+ * next refresh time (now plus the interval) is always a valid timestamp and
+ * computing it never fails, for the scheduler or reporting.status.  argname
+ * names the argument in the error (22023).
+ */
+void
+reporting_check_interval_bound(const Interval *span, const char *argname)
+{
+	int64		days = span->day + (int64) span->month * DAYS_PER_MONTH +
+		span->time / USECS_PER_DAY;
+
+	if (days > (int64) MAX_SCHEDULE_YEARS * 366)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is too large", argname),
+				 errdetail("The largest accepted value is %d years.", MAX_SCHEDULE_YEARS)));
+}
+
 /*
  * Check a refresh mode: "auto" (when allowed), "concurrently" or "plain".
  */

@@ -13,7 +13,9 @@
  * Hooks (installed once, while preloading, each chained to the previous one):
  *	shmem_request, shmem_startup	tracker (tracking.c), then workers
  *									(worker_state.c, running.c)
- *	ExecutorStart					tracking notes the plan's result relations
+ *	ExecutorStart, ExecutorEnd		tracking notes the plan's result relations
+ *									(again at the end: a refresh inside the
+ *									statement saw only the rows before it)
  *	ProcessUtility					tracking notes COPY, TRUNCATE & co before the
  *									command; lifecycle.c wraps it (DROP DATABASE
  *									& co); tracking notes REFRESH after it
@@ -60,6 +62,7 @@ void		_PG_init(void);
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -95,6 +98,23 @@ reporting_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_executor_start_hook(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * ExecutorEnd_hook: note what the plan wrote once more, now that the rows
+ * are in: a refresh that ran inside the statement (a writable CTE beside
+ * reporting.refresh(), a trigger calling it) recorded the tables before
+ * the rest of the statement's rows were written.
+ */
+static void
+reporting_executor_end(QueryDesc *queryDesc)
+{
+	if ((queryDesc->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		reporting_note_plan_writes(queryDesc->plannedstmt);
+	if (prev_executor_end_hook)
+		prev_executor_end_hook(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
 }
 
 /* the rest of the ProcessUtility chain */
@@ -154,6 +174,8 @@ install_hooks(void)
 	shmem_startup_hook = reporting_shmem_startup;
 	prev_executor_start_hook = ExecutorStart_hook;
 	ExecutorStart_hook = reporting_executor_start;
+	prev_executor_end_hook = ExecutorEnd_hook;
+	ExecutorEnd_hook = reporting_executor_end;
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = reporting_process_utility;
 	prev_object_access_hook = object_access_hook;

@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "utils/acl.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -363,6 +364,65 @@ reporting_lock_refresh(Oid relid, bool wait)
 }
 
 /*
+ * True when this session has temporary tables or types: a refresh that runs
+ * a view's query as another role here would resolve unqualified names in
+ * the functions it calls to them first (pg_temp comes first in every
+ * search_path for relations and types), so the caller could put objects of
+ * its own under the owner's query.
+ */
+static bool
+session_has_temporary_objects(void)
+{
+	Oid			temp = LookupExplicitNamespace("pg_temp", true);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		found;
+
+	if (!OidIsValid(temp))
+		return false;
+	values[0] = ObjectIdGetDatum(temp);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class"
+							  "                       WHERE relnamespace OPERATOR(pg_catalog.=) $1)"
+							  "   OR EXISTS (SELECT 1 FROM pg_catalog.pg_type"
+							  "               WHERE typnamespace OPERATOR(pg_catalog.=) $1)",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for temporary objects");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * A refresh asked for by a role without the owner's privileges (a refresh
+ * grantee, or a superuser) runs the owner's query in the caller's session:
+ * it may not choose the mode (a plain refresh would hold the ACCESS
+ * EXCLUSIVE lock, blocking every reader of the owner's report, for as long
+ * as the caller's transaction lasts), and the session may hold no
+ * temporary table or type.  Raises 42501 or 55000.
+ */
+static void
+check_refresh_on_behalf(Oid relid, Oid owner, const char *requested_mode)
+{
+	if (has_privs_of_role(GetUserId(), owner))
+		return;
+	if (strcmp(requested_mode, "auto") != 0 && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of materialized view \"%s\" may choose how it is refreshed",
+						reporting_display_name(relid)),
+				 errhint("Call reporting.refresh() without a mode: the registered one is used.")));
+	if (session_has_temporary_objects())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot refresh materialized view \"%s\" as its owner in a session with temporary tables or types",
+						reporting_display_name(relid)),
+				 errdetail("The view's query runs as role \"%s\"; this session's temporary objects would come first in every name it looks up.",
+						   GetUserNameFromId(owner, false)),
+				 errhint("Refresh it from a session without temporary objects, or with reporting.refresh_all(), whose refresh workers have none.")));
+}
+
+/*
  * Refresh one registered view now, in the current transaction, after
  * checking that the caller may ask for it (it may manage the view, or holds
  * a refresh grant) and, once the view is locked, that the refresh may run as
@@ -386,6 +446,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	result->started_at = GetCurrentTimestamp();
 	reporting_check_refreshable(relid);
 	reporting_require_registration(relid, &reg);
+	check_refresh_on_behalf(relid, relation_owner(relid), requested_mode);
 	if (strcmp(requested_mode, "auto") == 0)
 		requested_mode = reg.mode;
 	mode = reporting_choose_mode(relid, requested_mode, true);

@@ -146,6 +146,7 @@ check_schedule(FunctionCallInfo fcinfo)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"every\" cannot contain months or years"),
 					 errhint("Use \"cron\" for calendar schedules, for example '0 0 1 * *' for the first of every month.")));
+		reporting_check_interval_bound(every, "every");
 		if (reporting_interval_usecs(every) < USECS_PER_SEC)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -198,8 +199,14 @@ check_settings(FunctionCallInfo fcinfo, Oid relid)
 				 errhint("Valid values are \"changed\" and \"always\".")));
 
 	if (!PG_ARGISNULL(ARG_MAX_AGE))
-		(void) reporting_positive_interval_ms(PG_GETARG_INTERVAL_P(ARG_MAX_AGE),
-											  "max_age");
+	{
+		/* no timeout setting: only positive, and small enough to add to now */
+		reporting_check_interval_bound(PG_GETARG_INTERVAL_P(ARG_MAX_AGE), "max_age");
+		if (reporting_interval_usecs(PG_GETARG_INTERVAL_P(ARG_MAX_AGE)) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"max_age\" must be greater than zero")));
+	}
 	(void) reporting_positive_interval_ms(PG_GETARG_INTERVAL_P(ARG_LOCK_TIMEOUT),
 										  "lock_timeout");
 	if (!PG_ARGISNULL(ARG_STATEMENT_TIMEOUT))

@@ -282,5 +282,6 @@ extern pg_tz *reporting_schedule_timezone(const char *tzname);
 extern int64 reporting_interval_usecs(const Interval *span);
 extern int64 reporting_positive_interval_ms(const Interval *span, const char *argname);
 extern void reporting_check_mode(const char *mode, const char *argname, bool allow_auto);
+extern void reporting_check_interval_bound(const Interval *span, const char *argname);
 
 #endif							/* REPORTING_H */

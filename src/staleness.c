@@ -16,7 +16,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "utils/fmgroids.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -26,6 +30,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+
+#include "catalog/pg_inherits.h"
+#include "utils/acl.h"
 
 #include "reporting.h"
 #include "tracking.h"
@@ -111,6 +118,27 @@ sum_generations(int n, Oid *members, TimestampTz *last_change,
 		*last_change = Max(*last_change, times[i]);
 	}
 	return sum;
+}
+
+/* The direct parents of relid (partitions and inheritance children). */
+static List *
+get_parents_of(Oid relid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *parents = NIL;
+
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		parents = lappend_oid(parents, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return parents;
 }
 
 /* the OIDs in a regclass[] datum */
@@ -245,6 +273,47 @@ reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 }
 
 /*
+ * May the current role see how often relid changes?  When it may read the
+ * relation, or a relation of its family (an ancestor or a descendant: what
+ * a view reading that one depends on): _generation is open to everyone and
+ * must not tell a role how busy a table it cannot read is.
+ */
+static bool
+may_watch(Oid relid)
+{
+	List	   *family;
+	ListCell   *lc;
+	List	   *up = list_make1_oid(relid);
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	/* ancestors, level by level */
+	for (int depth = 0; up != NIL && depth < 32; depth++)
+	{
+		List	   *next = NIL;
+
+		foreach(lc, up)
+		{
+			List	   *parents = get_parents_of(lfirst_oid(lc));
+			ListCell   *pc;
+
+			foreach(pc, parents)
+			{
+				if (pg_class_aclcheck(lfirst_oid(pc), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+					return true;
+				next = lappend_oid(next, lfirst_oid(pc));
+			}
+		}
+		up = next;
+	}
+	family = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, family)
+		if (pg_class_aclcheck(lfirst_oid(lc), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+			return true;
+	return false;
+}
+
+/*
  * reporting._generation(members regclass[])
  *		RETURNS record (epoch int8, generation int8, last_change timestamptz,
  *		reason text, own_write bool)
@@ -280,7 +349,17 @@ reporting_generation(PG_FUNCTION_ARGS)
 		reason = blocker;
 	}
 	for (int i = 0; i < n; i++)
+	{
 		own_write |= reporting_written_by_this_transaction(members[i]);
+		if (!may_watch(members[i]))
+		{
+			gen = -1;
+			reason = psprintf("role \"%s\" may not read %s",
+							  GetUserNameFromId(GetUserId(), false),
+							  reporting_display_name(members[i]));
+			last_change = 0;
+		}
+	}
 
 	values[0] = Int64GetDatum(reporting_tracking_epoch());
 	nulls[0] = !reporting_tracking_active();

@@ -66,6 +66,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_subscription_rel.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
@@ -81,6 +82,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -139,6 +141,9 @@ static HTAB *tracker_hash = NULL;
 static PendingTable *pending = NULL;
 static int	npending = 0;
 static int	maxpending = 0;
+
+/* a statement that can change every report's result ran (see note_ddl) */
+static bool results_ddl = false;
 
 /* relations and databases dropped by the current transaction */
 static OidSet dropped_relations = {NULL, 0, 0};
@@ -324,10 +329,16 @@ note_truncate(TruncateStmt *stmt)
 
 	foreach(lc, stmt->relations)
 	{
-		Oid			relid = relation_of((RangeVar *) lfirst(lc));
+		RangeVar   *rv = (RangeVar *) lfirst(lc);
+		Oid			relid = relation_of(rv);
 
-		if (OidIsValid(relid))
-			relids = lappend_oid(relids, relid);
+		if (!OidIsValid(relid))
+			continue;
+		/* as ExecuteTruncate: descendants first, then what CASCADE reaches */
+		if (rv->inh)
+			relids = list_concat_unique_oid(relids, find_all_inheritors(relid, NoLock, NULL));
+		else
+			relids = list_append_unique_oid(relids, relid);
 	}
 	if (stmt->behavior == DROP_CASCADE)
 	{
@@ -347,6 +358,71 @@ note_truncate(TruncateStmt *stmt)
 	}
 	foreach(lc, relids)
 		reporting_note_change(lfirst_oid(lc));
+}
+
+/*
+ * DDL that can change what a report's query returns without writing any row
+ * of its sources: a view or function it uses redefined, row-level security
+ * or policies changed, a column added or retyped (whole-row references), a
+ * type's values renamed, an object renamed or moved (names inside function
+ * bodies), an owner changed (row-level security, the owner's settings), a
+ * role's or the database's settings changed (a refresh uses the owner's),
+ * a text search configuration altered.  Noting which reports each one
+ * touches would need the dependency graph; it counts as a change of every
+ * tracked relation of the database instead (a needless refresh at worst).
+ */
+static bool
+ddl_changes_results(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_ViewStmt:
+			return ((ViewStmt *) parsetree)->replace;
+		case T_CreateFunctionStmt:
+			return ((CreateFunctionStmt *) parsetree)->replace;
+		case T_AlterFunctionStmt:
+		case T_CreatePolicyStmt:
+		case T_AlterPolicyStmt:
+		case T_AlterEnumStmt:
+		case T_RenameStmt:
+		case T_AlterObjectSchemaStmt:
+		case T_AlterOwnerStmt:
+		case T_AlterRoleSetStmt:
+		case T_AlterDatabaseSetStmt:
+		case T_AlterTSConfigurationStmt:
+		case T_AlterTSDictionaryStmt:
+			return true;
+		case T_DropStmt:
+			return ((DropStmt *) parsetree)->removeType == OBJECT_POLICY;
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+				Oid			relid = relation_of(((AlterTableStmt *) parsetree)->relation);
+
+				/* no report reads a temporary table (REFRESH ... CONCURRENTLY alters its own) */
+				if (OidIsValid(relid) && get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+					return false;
+				foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+				{
+					switch (((AlterTableCmd *) lfirst(lc))->subtype)
+					{
+						case AT_EnableRowSecurity:
+						case AT_DisableRowSecurity:
+						case AT_ForceRowSecurity:
+						case AT_NoForceRowSecurity:
+						case AT_AddColumn:
+						case AT_AlterColumnType:
+						case AT_ChangeOwner:
+							return true;
+						default:
+							break;
+					}
+				}
+				return false;
+			}
+		default:
+			return false;
+	}
 }
 
 /*
@@ -396,8 +472,18 @@ reporting_note_utility(Node *parsetree, bool finished)
 		/* a refresh is the "change" of a report others are built on */
 		if (IsA(parsetree, RefreshMatViewStmt))
 			reporting_note_change(relation_of(((RefreshMatViewStmt *) parsetree)->relation));
+		/*
+		 * Noted again once the rows are in: a refresh that ran during the
+		 * command (from a trigger) did not see what came after it.
+		 */
+		else if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from)
+			reporting_note_change(relation_of(((CopyStmt *) parsetree)->relation));
+		else if (IsA(parsetree, TruncateStmt))
+			note_truncate((TruncateStmt *) parsetree);
 		return;
 	}
+	if (ddl_changes_results(parsetree))
+		results_ddl = true;
 	switch (nodeTag(parsetree))
 	{
 		case T_CopyStmt:
@@ -522,6 +608,29 @@ publish_commit(void)
 }
 
 /*
+ * DDL that can change every report's result committed: bump every entry of
+ * this database (see ddl_changes_results), holding the lock shared.
+ */
+static void
+publish_ddl(void)
+{
+	HASH_SEQ_STATUS scan;
+	TrackerEntry *entry;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(tracker->lock, LW_SHARED);
+	hash_seq_init(&scan, tracker_hash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->key.dbid != MyDatabaseId)
+			continue;
+		pg_atomic_fetch_add_u64(&entry->generation, 1);
+		entry_touch(entry, now);
+	}
+	LWLockRelease(tracker->lock);
+}
+
+/*
  * A prepared transaction's writes are published by whoever commits it,
  * which does not know them: mark their tables "prepared" (unknown) until no
  * prepared transaction is left, creating entries as needed.  When the table
@@ -621,6 +730,7 @@ forget_transaction(void)
 	pending = NULL;
 	npending = 0;
 	maxpending = 0;
+	results_ddl = false;
 	memset(&dropped_relations, 0, sizeof(OidSet));
 	memset(&dropped_databases, 0, sizeof(OidSet));
 }
@@ -644,6 +754,8 @@ reporting_tracking_xact_event(XactEvent event)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (npending > 0 && TransactionIdIsValid(GetTopTransactionIdIfAny()))
 				publish_commit();
+			if (results_ddl)
+				publish_ddl();
 			if (dropped_relations.n > 0 || dropped_databases.n > 0)
 				reclaim_dropped();
 			break;
