@@ -119,6 +119,22 @@ SELECT reporting.register('tickets', mode => 'plain', refresh => 'now'),
        reporting.register('searchable', mode => 'plain', refresh => 'now');
 SELECT view, fresh, unknown_reason FROM reporting.status
  WHERE view IN ('tickets'::regclass, 'searchable'::regclass) ORDER BY view::text COLLATE "C";
+-- more that the catalog does not link: a system catalog read directly, the
+-- session's user or settings, text read as a time, age() of one argument,
+-- TABLESAMPLE
+CREATE MATERIALIZED VIEW catalog_reader AS SELECT count(*) AS n FROM pg_class WHERE relname LIKE 'zz%';
+CREATE MATERIALIZED VIEW session_reader AS SELECT session_user::text AS who, current_setting('application_name') AS app;
+CREATE MATERIALIZED VIEW text_clock AS SELECT count(*) AS n FROM events WHERE at < 'now'::text::timestamptz;
+CREATE MATERIALIZED VIEW aged AS SELECT count(*) AS n FROM visits WHERE age(d::timestamp) < interval '1 year';
+CREATE MATERIALIZED VIEW sampled AS SELECT count(*) AS n FROM visits TABLESAMPLE BERNOULLI (50);
+SELECT reporting.register(v, mode => 'plain', refresh => 'now')
+  FROM unnest(ARRAY['catalog_reader', 'session_reader', 'text_clock', 'aged', 'sampled']::regclass[]) AS v;
+SELECT view, fresh, depends_on_clock, regexp_replace(unknown_reason, 'time zone \S+', 'time zone X') AS unknown_reason
+  FROM reporting.status
+ WHERE view IN ('catalog_reader'::regclass, 'session_reader'::regclass, 'text_clock'::regclass,
+                'aged'::regclass, 'sampled'::regclass)
+ ORDER BY view::text COLLATE "C";
+DROP MATERIALIZED VIEW catalog_reader, session_reader, text_clock, aged, sampled;
 -- declaring something that is not a table is refused
 SELECT pg_temp.try($$SELECT reporting.register('hidden', sources => '{ticket_numbers}')$$);
 SELECT pg_temp.try($$SELECT reporting.register('hidden', sources => ARRAY[NULL]::regclass[])$$);

@@ -1068,7 +1068,7 @@ BEGIN
     SELECT pg_catalog.bool_or(x.changed) AS any_changed,
            pg_catalog.count(*) AS n, pg_catalog.count(x.changed) AS known,
            pg_catalog.sum(x.changes) FILTER (WHERE x.changed) AS changes,
-           pg_catalog.max(x.last_change) AS last_change,
+           pg_catalog.max(x.last_change) FILTER (WHERE x.changed) AS last_change,
            pg_catalog.min(x.reason) AS reason,
            pg_catalog.bool_or(x.uncommitted) AS uncommitted
       INTO s FROM reporting.staleness($1) x;
@@ -1089,7 +1089,7 @@ BEGIN
 
     -- what the query depends on besides its tables
     FOR d IN SELECT q.kind, q.object FROM reporting._query_dependencies($1) q
-              ORDER BY pg_catalog.array_position(ARRAY['volatile', 'clock_time', 'function', 'sequence', 'text_search', 'clock_date'], q.kind),
+              ORDER BY pg_catalog.array_position(ARRAY['volatile', 'clock_time', 'catalog', 'session', 'function', 'sequence', 'text_search', 'clock_date'], q.kind),
                        q.object COLLATE "C"
     LOOP
         IF d.kind OPERATOR(pg_catalog.=) ANY (ARRAY['volatile', 'clock_time']) THEN
@@ -1105,11 +1105,13 @@ BEGIN
                 state := 'unknown';
                 reason := pg_catalog.format('its query calls %s, which can read tables the catalog does not link to the view; declare them with reporting.register(..., sources => ...)', d.object);
             END IF;
-        ELSIF d.kind OPERATOR(pg_catalog.=) ANY (ARRAY['sequence', 'text_search']) AND state OPERATOR(pg_catalog.=) 'unchanged' THEN
+        ELSIF d.kind OPERATOR(pg_catalog.=) ANY (ARRAY['sequence', 'text_search', 'catalog', 'session']) AND state OPERATOR(pg_catalog.=) 'unchanged' THEN
             state := 'unknown';
-            reason := CASE WHEN d.kind OPERATOR(pg_catalog.=) 'sequence'
-                           THEN pg_catalog.format('its query uses %s, whose values change without any table changing', d.object)
-                           ELSE pg_catalog.format('its query uses %s, whose result depends on a text search configuration that can change without notice', d.object) END;
+            reason := CASE d.kind
+                      WHEN 'sequence' THEN pg_catalog.format('its query uses %s, whose values change without any table changing', d.object)
+                      WHEN 'catalog' THEN pg_catalog.format('its query reads system catalog %s, which changes without going through the executor', d.object)
+                      WHEN 'session' THEN pg_catalog.format('its query uses %s, whose value depends on the session that refreshes it', d.object)
+                      ELSE pg_catalog.format('its query uses %s, whose result depends on a text search configuration that can change without notice', d.object) END;
         ELSIF d.kind OPERATOR(pg_catalog.=) 'clock_date' AND clock IS NULL THEN
             clock := 'date';
             tz := coalesce(reporting._refresh_setting($1, 'TimeZone'), 'UTC');
@@ -1159,8 +1161,9 @@ BEGIN
             sources_changed := true;
             upstream := u.source;
             reason := pg_catalog.format('upstream materialized view %s is behind: %s', u.source,
-                coalesce(f.reason, pg_catalog.format('%s committed %s to its sources since its last refresh',
-                                                     f.changes, CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END)));
+                coalesce(f.reason, pg_catalog.format('%s %s to its sources since its last refresh%s',
+                                                     f.changes, CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
+                                                     CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END)));
         ELSIF f.state OPERATOR(pg_catalog.=) 'unknown' AND state OPERATOR(pg_catalog.=) 'unchanged' THEN
             state := 'unknown';
             upstream := u.source;
@@ -1286,8 +1289,9 @@ BEGIN
                   ELSE coalesce(lag OPERATOR(pg_catalog.<=) within, false) END;
     reason := CASE WHEN f.state OPERATOR(pg_catalog.=) 'unchanged' THEN NULL
                    WHEN f.reason IS NOT NULL THEN f.reason
-                   ELSE pg_catalog.format('%s committed %s to its sources since its last refresh', f.changes,
-                                          CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END) END;
+                   ELSE pg_catalog.format('%s %s to its sources since its last refresh%s', f.changes,
+                                          CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
+                                          CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END) END;
     sentence := reporting._describe_freshness(true, r.every, r.cron, r.timezone, f.last_refreshed_at,
                                               last.status, last.started_at, pg_catalog.now())
                 OPERATOR(pg_catalog.||)
@@ -1348,6 +1352,7 @@ BEGIN
                         CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END
             USING ERRCODE = 'RP001',
                   DETAIL = CASE WHEN f.last_source_change IS NULL
+                                     OR (f.uncommitted AND f.last_source_change OPERATOR(pg_catalog.<) f.last_refreshed_at)
                                 THEN pg_catalog.format('They were made by this transaction and are not committed yet. Its last refresh started %s.', since)
                                 WHEN f.uncommitted
                                 THEN pg_catalog.format('The latest committed change was %s; this transaction''s own changes, not committed yet, are counted too. Its last refresh started %s.',

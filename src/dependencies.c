@@ -19,7 +19,15 @@
  *	- the text-search functions taking a configuration are "text_search"
  *	  (ALTER TEXT SEARCH CONFIGURATION changes their results);
  *	- a function outside pg_catalog that is not immutable is "function": it
- *	  may read tables the catalog does not link to the view.
+ *	  may read tables the catalog does not link to the view; so are the
+ *	  built-in *_to_xml functions, which read the tables they are given;
+ *	- a system catalog read directly is "catalog" (pg_depend does not link
+ *	  pinned catalogs to views, and they change without the executor);
+ *	- SESSION_USER and current_setting() are "session": they differ with
+ *	  who refreshes (a worker connects as the owner);
+ *	- text read as a date or time ('now'::text::timestamptz) is
+ *	  "clock_time", and age() of one argument "clock_date";
+ *	- TABLESAMPLE without REPEATABLE is "volatile".
  * Stable built-in functions (casts and formatting that depend on TimeZone,
  * DateStyle, lc_time) are not listed: a refresh runs them with the owner's
  * settings (settings.c).  Materialized views read are not looked into: their
@@ -47,6 +55,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
+#include "access/transam.h"
 
 #include "reporting.h"
 
@@ -95,7 +104,16 @@ function_checker(Oid funcid, void *context)
 {
 	static const char *const clock_functions[] = {
 		"now", "statement_timestamp", "transaction_timestamp", "clock_timestamp",
-		"timeofday", NULL
+		"timeofday",
+		/* text to date and time reads 'now', 'today', 'yesterday' at run time */
+		"timestamptz_in", "timestamp_in", "date_in", "time_in", "timetz_in", NULL
+	};
+	static const char *const table_reading_functions[] = {
+		"query_to_xml", "table_to_xml", "cursor_to_xml", "query_to_xmlschema",
+		"table_to_xmlschema", "cursor_to_xmlschema", "query_to_xml_and_xmlschema",
+		"table_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xmlschema",
+		"schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xmlschema",
+		"database_to_xml_and_xmlschema", NULL
 	};
 	static const char *const sequence_functions[] = {
 		"nextval", "currval", "lastval", "setval", NULL
@@ -120,6 +138,12 @@ function_checker(Oid funcid, void *context)
 
 		if (name_in(name, clock_functions))
 			add_dependency(walk, "clock_time", signature);
+		else if (strcmp(name, "age") == 0 && proc->pronargs == 1)
+			add_dependency(walk, "clock_date", signature);	/* age(ts): from current_date */
+		else if (name_in(name, table_reading_functions))
+			add_dependency(walk, "function", signature);
+		else if (strcmp(name, "current_setting") == 0)
+			add_dependency(walk, "session", signature);
 		else if (name_in(name, sequence_functions))
 			add_dependency(walk, "sequence", signature);
 		else if (name_in(name, text_search_functions))
@@ -203,8 +227,14 @@ dependency_walker(Node *node, DependencyWalk *walk)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		if (rte->rtekind == RTE_RELATION && get_rel_relkind(rte->relid) == RELKIND_VIEW)
+		if (rte->rtekind != RTE_RELATION)
+			return false;
+		if (get_rel_relkind(rte->relid) == RELKIND_VIEW)
 			walk_view(rte->relid, walk);
+		else if (rte->relid < FirstNormalObjectId)
+			add_dependency(walk, "catalog", get_rel_name(rte->relid));
+		if (rte->tablesample != NULL && rte->tablesample->repeatable == NULL)
+			add_dependency(walk, "volatile", "TABLESAMPLE");
 		return false;
 	}
 	if (IsA(node, SQLValueFunction))
@@ -232,8 +262,11 @@ dependency_walker(Node *node, DependencyWalk *walk)
 			case SVFOP_LOCALTIMESTAMP_N:
 				add_dependency(walk, "clock_time", "LOCALTIMESTAMP");
 				break;
+			case SVFOP_SESSION_USER:
+				add_dependency(walk, "session", "SESSION_USER");
+				break;
 			default:
-				break;			/* the role and schema: those of the owner */
+				break;			/* current role and schema: the owner's */
 		}
 		return false;
 	}
