@@ -160,6 +160,7 @@ SET ROLE regress_sec_alice;
 -- bad input
 SELECT pg_temp.try($$SELECT reporting.grant_refresh(NULL, 'regress_sec_bob')$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', NULL)$$);
+SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', 0::regrole)$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.orders', 'regress_sec_bob')$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_nobody')$$);
 SELECT pg_temp.try($$SELECT reporting.grant_refresh('sec.whoami', 'regress_sec_bob')$$);

@@ -266,6 +266,11 @@ reporting_grant_refresh(PG_FUNCTION_ARGS)
 	check_grant_arguments(fcinfo);
 	relid = PG_GETARG_OID(0);
 	grantee = PG_GETARG_OID(1);
+	/* a regrole built from a number need not name a role */
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(grantee)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", grantee)));
 	reporting_require_registration(relid, &reg);
 	if (reg.owner != current_owner(relid))
 		ereport(ERROR,
