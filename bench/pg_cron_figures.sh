@@ -126,16 +126,17 @@ UPDATE bench_slow_seconds SET s = $slow;
 SQL
 	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = on' -c 'SELECT pg_reload_conf()' >/dev/null
 	# 2 s past the next whole minute
-	local minute sched_at end_at
+	local minute sched_at end_at cron_job cron_slow_job
 	minute=$(awk -v now="$(date +%s.%N)" 'BEGIN {printf "%d", (int(now / 60) + 1) * 60}')
 	sleep "$(awk -v m="$minute" -v now="$(date +%s.%N)" 'BEGIN {d = m + 2 - now; printf "%.3f", (d > 0 ? d : 0)}')"
-	read -r sched_at cron_job cron_slow_job < <(run_psql -At -F ' ' <<SQL
+	# (the timestamp last: it holds a space)
+	read -r cron_job cron_slow_job sched_at < <(run_psql -At -F ' ' <<SQL
 SELECT reporting.register('bench_by_reporting', cron => '* * * * *', refresh_when => 'changed') \gset
 SELECT reporting.register('bench_slow_by_reporting', cron => '* * * * *', refresh_when => 'always',
                           statement_timeout => '1 hour') \gset
-SELECT clock_timestamp(),
-       cron.schedule('bench_by_cron', '* * * * *', 'REFRESH MATERIALIZED VIEW CONCURRENTLY bench_by_cron'),
-       cron.schedule('bench_slow_by_cron', '* * * * *', 'REFRESH MATERIALIZED VIEW CONCURRENTLY bench_slow_by_cron');
+SELECT cron.schedule('bench_by_cron', '* * * * *', 'REFRESH MATERIALIZED VIEW CONCURRENTLY bench_by_cron'),
+       cron.schedule('bench_slow_by_cron', '* * * * *', 'REFRESH MATERIALIZED VIEW CONCURRENTLY bench_slow_by_cron'),
+       clock_timestamp();
 SQL
 )
 	local window=$((5 * 60 + 30))
@@ -224,15 +225,34 @@ WITH runs AS (
 ), per AS (
     SELECT w.who,
            (SELECT count(*) FROM ordered o WHERE o.who = w.who) AS runs,
-           (SELECT count(*) FROM ordered o WHERE o.who = w.who AND o.s < o.previous_end) AS overlaps,
+           (SELECT count(*) FROM ordered o WHERE o.who = w.who AND o.s < o.previous_end) AS n_overlaps,
            (SELECT count(*) FROM ordered o WHERE o.who = w.who AND o.s >= o.previous_end
                                               AND o.s < o.previous_end + interval '2 seconds') AS back_to_back,
            (SELECT count(*) FROM ticks WHERE EXISTS (SELECT FROM runs r WHERE r.who = w.who AND r.s < ticks.t AND ticks.t < r.e)) AS ticks_busy
       FROM (VALUES ('cron'), ('reporting')) w (who)
 )
-SELECT string_agg(concat_ws(' ', runs, overlaps, back_to_back, ticks_busy), ' ' ORDER BY who) FROM per
+SELECT string_agg(concat_ws(' ', runs, n_overlaps, back_to_back, ticks_busy), ' ' ORDER BY who) FROM per
 SQL
 )
+	# for the plot: each run as "lane start end" in seconds since the whole
+	# minute the window starts after (lanes 1-4: the same job by pg_cron and
+	# by reporting, the slow report by pg_cron and by reporting; reporting's
+	# skips as zero-length runs), and the orders' commit times
+	run_psql -At -F ' ' >"$OUT/pg_cron_runs.dat" <<SQL
+WITH runs AS (
+    SELECT CASE jobid WHEN $cron_job THEN 1 ELSE 3 END AS lane, start_time AS s, coalesce(end_time, '$end_ts') AS e
+      FROM cron.job_run_details WHERE jobid IN ($cron_job, $cron_slow_job)
+    UNION ALL
+    SELECT CASE WHEN view = 'bench_by_reporting'::regclass THEN 2 ELSE 4 END, started_at, coalesce(finished_at, '$end_ts')
+      FROM reporting.runs WHERE view IN ('bench_by_reporting'::regclass, 'bench_slow_by_reporting'::regclass)
+                            AND origin = 'schedule'
+)
+SELECT lane, round(extract(epoch FROM s - to_timestamp($minute))::numeric, 2),
+       round(extract(epoch FROM least(e, '$end_ts') - to_timestamp($minute))::numeric, 2)
+  FROM runs WHERE s < '$end_ts' ORDER BY lane, s
+SQL
+	run_psql -At -c "SELECT round(extract(epoch FROM at - to_timestamp($minute))::numeric, 2) FROM bench_cron_changes ORDER BY at" \
+		>"$OUT/pg_cron_orders.dat"
 	echo "8. pg_cron:   $cron_runs refreshes, ${cron_s}s refreshing, longest invisible ${cron_lag}s, $cron_history rows in cron.job_run_details"
 	echo "   reporting: $rep_runs refreshes + $rep_skips skips, ${rep_s}s refreshing, longest invisible ${rep_lag}s, $rep_history rows in reporting.runs"
 	echo "9. a ${slow}s refresh every minute: pg_cron started $cron_slow_runs ($cron_slow_overlaps while one ran, $cron_slow_back_to_back right after one), $cron_slow_ticks_busy ticks while one ran, $cron_slow_owed runs still queued"
@@ -287,4 +307,26 @@ SQL
 			sp="fresh_status_${views}_p99" rm="fresh_read_${views}_median" rp="fresh_read_${views}_p99"
 		echo "$views registered: assert_fresh ${!am} (${!ap}) us, status ${!sm} (${!sp}) us, reading the report ${!rm} (${!rp}) us (median (p99))"
 	done
+}
+
+# The plot of figures 8 and 9: every run of the four jobs over the window,
+# as bars (reporting's skips as ticks), and the orders' commits below them.
+plot_pg_cron() {
+	[ -s "$OUT/pg_cron_runs.dat" ] || return 0
+	gnuplot <<PLOT
+set terminal pngcairo size 1100,420
+set output "$OUT/pg_cron_vs_reporting.png"
+set title "Refreshes over the window, pg_cron versus reporting, both every minute ($ORDERS orders)"
+set xlabel "seconds since the whole minute the window starts after (ticks every 60 s)"
+set xtics 60
+set grid xtics
+set ytics ("orders committed" 0, "daily revenue: pg_cron" 1, "daily revenue: reporting (changed)" 2, "${slow_seconds}s report: pg_cron" 3, "${slow_seconds}s report: reporting" 4)
+set yrange [-0.7:4.7]
+set xrange [0:*]
+unset key
+plot "$OUT/pg_cron_runs.dat" using 2:1:(\$3 - \$2):(0) with vectors nohead lw 10 lc rgb "#3366aa", \
+     "$OUT/pg_cron_runs.dat" using 2:1 with points pt 2 ps 1.2 lc rgb "#000000", \
+     "$OUT/pg_cron_orders.dat" using 1:(0) with points pt 7 ps 0.5 lc rgb "#aa3333"
+PLOT
+	echo "plot: $OUT/pg_cron_vs_reporting.png"
 }

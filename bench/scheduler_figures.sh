@@ -102,7 +102,8 @@ cpu_per_minute() {
 # With nothing due the scheduler sleeps up to a minute and the launcher looks
 # at the databases every 5 s, so the window is a minute (a shorter one
 # would catch the scheduler's wake-up or not, by chance); the smoke run's
-# few seconds only show the figure is produced.
+# few seconds only show the figure is produced.  Where pg_cron runs, its
+# launcher's CPU is read over the same window, with one job not due.
 figure_scheduler() {
 	local tick_seconds=20 idle_seconds=60
 	if [ -n "${REPORTING_BENCH_SHORT:-}" ]; then tick_seconds=5; idle_seconds=3; fi
