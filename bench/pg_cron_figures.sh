@@ -86,7 +86,8 @@ pg_cron_pid() {
 #    previous one was still running, ticks that fell while a run was
 #    running, and the runs still owed at the end of the window (pg_cron: the
 #    ticks so far minus the runs it started, all queued; reporting: 1 if the
-#    view is due, else 0).
+#    view is due, else 0); then pg_cron's queue is let through (the refresh
+#    made instant) and the runs it starts are counted.
 # Both figures share the window: 9's refreshes sleep, and reporting has two
 # workers (one each).  The window starts 2 s after a whole minute (so that
 # pg_cron has handled that minute before the jobs exist) and ends 30 s after
@@ -101,6 +102,7 @@ figure_pg_cron() {
 	cron_runs=-; cron_s=-; cron_lag=-; cron_history=-
 	rep_runs=-; rep_skips=-; rep_s=-; rep_lag=-; rep_history=-
 	cron_slow_runs=-; cron_slow_overlaps=-; cron_slow_ticks_busy=-; cron_slow_owed=-; cron_slow_back_to_back=-
+	cron_slow_drained=-
 	rep_slow_runs=-; rep_slow_overlaps=-; rep_slow_ticks_busy=-; rep_slow_owed=-; rep_slow_back_to_back=-
 	pg_cron_window_seconds=-
 	if [ -n "$pg_cron_reason" ]; then
@@ -171,10 +173,25 @@ SELECT (SELECT count(*) FROM generate_series(date_trunc('minute', timestamptz '$
          WHERE view = 'bench_slow_by_reporting'::regclass AND next_refresh_at <= now())
 SQL
 )
-	# stop both schedulers, cancel the slow refreshes still sleeping, let
-	# the others finish
-	run_psql -q -c "SELECT cron.unschedule($cron_job), cron.unschedule($cron_slow_job)" \
+	# stop reporting and pg_cron's daily revenue job; then let pg_cron's
+	# queue for the slow report through and count it: its refresh no longer
+	# sleeps (for the runs that start from now on), the one sleeping is
+	# cancelled, and pg_cron starts its pending runs one after another; done
+	# when none has started for 2 s (20 s at most, before the next tick)
+	run_psql -q -c "SELECT cron.unschedule($cron_job)" -c 'UPDATE bench_slow_seconds SET s = 0' \
 		-c 'ALTER SYSTEM SET reporting.enabled = off' -c 'SELECT pg_reload_conf()' >/dev/null
+	local last=-1 count still=0
+	for _ in $(seq 1 100); do
+		run_psql -q -At -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+		                     WHERE query ~ 'bench_slow_by' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()" >/dev/null
+		count=$(run_psql -At -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $cron_slow_job")
+		if [ "$count" -eq "$last" ]; then still=$((still + 1)); else still=0; last=$count; fi
+		[ "$still" -ge 10 ] && break
+		sleep 0.2
+	done
+	cron_slow_drained=$(run_psql -At -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $cron_slow_job AND start_time >= '$end_ts'")
+	run_psql -q -c "SELECT cron.unschedule($cron_slow_job)" >/dev/null
+	# let whatever still runs finish
 	for _ in $(seq 1 300); do
 		run_psql -q -At -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
 		                     WHERE query ~ 'bench_slow_by' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()" >/dev/null
@@ -255,7 +272,8 @@ SQL
 		>"$OUT/pg_cron_orders.dat"
 	echo "8. pg_cron:   $cron_runs refreshes, ${cron_s}s refreshing, longest invisible ${cron_lag}s, $cron_history rows in cron.job_run_details"
 	echo "   reporting: $rep_runs refreshes + $rep_skips skips, ${rep_s}s refreshing, longest invisible ${rep_lag}s, $rep_history rows in reporting.runs"
-	echo "9. a ${slow}s refresh every minute: pg_cron started $cron_slow_runs ($cron_slow_overlaps while one ran, $cron_slow_back_to_back right after one), $cron_slow_ticks_busy ticks while one ran, $cron_slow_owed runs still queued"
+	echo "9. a ${slow}s refresh every minute: pg_cron started $cron_slow_runs ($cron_slow_overlaps while one ran, $cron_slow_back_to_back right after one), $cron_slow_ticks_busy ticks while one ran, $cron_slow_owed runs still queued;"
+	echo "   let through, the queue ran $cron_slow_drained more times, one after another"
 	echo "   reporting started $rep_slow_runs ($rep_slow_overlaps while one ran, $rep_slow_back_to_back right after one), $rep_slow_ticks_busy due times while one ran, $rep_slow_owed run still owed"
 	run_psql -q -c "SELECT reporting.unregister('bench_by_reporting'), reporting.unregister('bench_slow_by_reporting')" \
 		-c 'DROP MATERIALIZED VIEW bench_by_cron, bench_by_reporting, bench_slow_by_cron, bench_slow_by_reporting' \
@@ -314,7 +332,7 @@ SQL
 plot_pg_cron() {
 	[ -s "$OUT/pg_cron_runs.dat" ] || return 0
 	gnuplot <<PLOT
-set terminal pngcairo size 1100,420
+set terminal pngcairo noenhanced size 1100,420
 set output "$OUT/pg_cron_vs_reporting.png"
 set title "Refreshes over the window, pg_cron versus reporting, both every minute ($ORDERS orders)"
 set xlabel "seconds since the whole minute the window starts after (ticks every 60 s)"
