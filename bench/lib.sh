@@ -42,3 +42,8 @@ json_num() {
 	*) echo "$1" ;;
 	esac
 }
+
+# a string for the JSON: quoted (with " and \ escaped), or null when empty
+json_str() {
+	if [ -z "${1:-}" ]; then echo null; else printf '"%s"\n' "$(printf '%s' "$1" | sed 's/[\\"]/\\&/g')"; fi
+}

@@ -102,7 +102,8 @@ cpu_per_minute() {
 # With nothing due the scheduler sleeps up to a minute and the launcher looks
 # at the databases every 5 s, so the window is a minute (a shorter one
 # would catch the scheduler's wake-up or not, by chance); the smoke run's
-# few seconds only show the figure is produced.
+# few seconds only show the figure is produced.  Where pg_cron runs, its
+# launcher's CPU is read over the same window, with one job not due.
 figure_scheduler() {
 	local tick_seconds=20 idle_seconds=60
 	if [ -n "${REPORTING_BENCH_SHORT:-}" ]; then tick_seconds=5; idle_seconds=3; fi
@@ -137,17 +138,29 @@ figure_scheduler() {
 	run_psql -q -c 'CREATE MATERIALIZED VIEW bench_idle AS SELECT 1 AS k' -c 'CREATE UNIQUE INDEX ON bench_idle (k)' \
 		-c "SELECT reporting.register('bench_idle', every => '1 hour', refresh_when => 'always')" >/dev/null
 	sleep 1
-	local scheduler launcher s0 l0 s1 l1
+	# beside it, pg_cron's launcher (where pg_cron runs) with one job that is
+	# not due either (at 03:00 on January 1st)
+	local scheduler launcher s0 l0 s1 l1 cron cron_idle_job='' c0 c1
+	cron=$(pg_cron_pid)
+	[ -n "$cron" ] && cron_idle_job=$(run_psql -At -c "SELECT cron.schedule('bench_idle', '0 3 1 1 *', 'SELECT 1')")
 	scheduler=$(run_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'reporting scheduler' AND datname = current_database()")
 	launcher=$(run_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'reporting launcher'")
 	idle_scheduler_ms_per_min=-; idle_launcher_ms_per_min=-
 	idle_scheduler_tick_ms_per_min=-; idle_launcher_tick_ms_per_min=-
+	idle_pg_cron_ms_per_min=-; idle_pg_cron_tick_ms_per_min=-
 	if [ -z "$scheduler" ] || [ -z "$launcher" ]; then
 		warn "figure 5: no scheduler (pid '$scheduler') or launcher (pid '$launcher') in pg_stat_activity"
 	else
 		s0=$(cpu_ms "$scheduler"); l0=$(cpu_ms "$launcher")
+		[ -n "$cron" ] && c0=$(cpu_ms "$cron")
 		sleep "$idle_seconds"
 		s1=$(cpu_ms "$scheduler"); l1=$(cpu_ms "$launcher")
+		[ -n "$cron" ] && c1=$(cpu_ms "$cron")
+		if [ -n "$cron" ]; then
+			idle_pg_cron_tick_ms_per_min=$(cpu_per_minute "$c0" "$c1" 1 "$idle_seconds")
+			idle_pg_cron_ms_per_min=$(cpu_per_minute "$c0" "$c1" 2 "$idle_seconds")
+			[ "$idle_pg_cron_ms_per_min" = - ] && idle_pg_cron_ms_per_min=$idle_pg_cron_tick_ms_per_min
+		fi
 		idle_scheduler_tick_ms_per_min=$(cpu_per_minute "$s0" "$s1" 1 "$idle_seconds")
 		idle_launcher_tick_ms_per_min=$(cpu_per_minute "$l0" "$l1" 1 "$idle_seconds")
 		idle_scheduler_ms_per_min=$(cpu_per_minute "$s0" "$s1" 2 "$idle_seconds")
@@ -161,6 +174,10 @@ figure_scheduler() {
 	idle_window_seconds=$idle_seconds
 	echo "idle CPU per minute: scheduler $idle_scheduler_ms_per_min ms, launcher $idle_launcher_ms_per_min ms (schedstat);" \
 		"in $((1000 / $(getconf CLK_TCK))) ms clock ticks (stat): scheduler $idle_scheduler_tick_ms_per_min ms, launcher $idle_launcher_tick_ms_per_min ms"
+	if [ -n "$cron" ]; then
+		echo "idle CPU per minute, beside it: pg_cron's launcher $idle_pg_cron_ms_per_min ms (schedstat), $idle_pg_cron_tick_ms_per_min ms (clock ticks)"
+		run_psql -q -c "SELECT cron.unschedule($cron_idle_job)" >/dev/null
+	fi
 	run_psql -q -c "SELECT reporting.unregister('bench_idle')" -c 'DROP MATERIALIZED VIEW bench_idle' >/dev/null
 	run_psql -q -c 'ALTER SYSTEM SET reporting.enabled = off' -c 'SELECT pg_reload_conf()' >/dev/null
 }
