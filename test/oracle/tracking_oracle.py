@@ -158,10 +158,6 @@ H_TABLES = ["h", "h1", "h2", "h2a", "hx", "t", "ro"]    # (id, v)
 VIEWS = {"pv", "sv", "tview", "hv", "q"}               # always there (q is a table with a rule)
 
 
-def quote_literal(s):
-    return "'" + s.replace("'", "''") + "'"
-
-
 class Violation(Exception):
     pass
 
@@ -591,7 +587,8 @@ class Oracle:
             r = self.rng.random()
             if (r < 0.12 and self.prepared_ok and len(self.pending) < MAX_PENDING_PREPARED):
                 self.prepared_total += 1
-                gid = "oracle_%d_%d" % (self.seed, self.step_no)
+                # unique in the cluster, whatever other runs left behind
+                gid = "%s_%d_%d" % (self.dbname, self.seed, self.step_no)
                 if self.run_txn(kind, actions, ending="PREPARE TRANSACTION '%s'" % gid):
                     self.pending.append(gid)
             elif r < 0.25:
