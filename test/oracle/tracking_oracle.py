@@ -10,7 +10,9 @@ shows exactly what its query shows now, row for row, with multiplicity:
 
 is empty, the query being pg_get_viewdef of the view.  A materialized view
 read by a report counts as a source as it is now (its current contents):
-this checks direct tracking, not transitive freshness.
+this checks direct tracking.  Where reporting.status has the column "fresh"
+(transitive freshness), a report called fresh must also equal its query with
+every materialized view it reads replaced, recursively, by that view's query.
 
 The workload: a partitioned table three levels deep with a default partition,
 an inheritance tree, rules, an auto-updatable view and one with an INSTEAD OF
@@ -139,6 +141,8 @@ REPORTS = [
     ("m_mm2", "SELECT k, p_rows + h_rows AS rows FROM m_mm", "k"),
 ]
 REPORT_QUERY = {name: (query, key) for name, query, key in REPORTS}
+# the materialized views each report reads (for transitive freshness)
+UPSTREAM = {"m_mm": ["m_p", "m_h", "m_join", "m_unreg"], "m_mm2": ["m_mm"]}
 # reports no other report reads: these may be dropped and re-created
 LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2"]
 
@@ -183,6 +187,8 @@ class Oracle:
         self.failed_by_kind = collections.Counter()
         self.errors = collections.Counter()
         self.violations = []
+        self.has_fresh = None                         # reporting.status has "fresh"
+        self.upstream_defs = {}                       # upstream view -> query
 
     # --- connections and statements ---------------------------------------
 
@@ -656,13 +662,42 @@ class Oracle:
 
     # --- the check ------------------------------------------------------------
 
+    def diff_sql(self, mv, query):
+        return ("SELECT 'only in the report' AS side, a.* FROM (TABLE %s EXCEPT ALL (%s)) a "
+                "UNION ALL "
+                "SELECT 'only in its query', b.* FROM ((%s) EXCEPT ALL TABLE %s) b" % (mv, query, query, mv))
+
+    def truth_query(self, name, query):
+        """The query of a report with every materialized view it reads
+        replaced by that view's own truth (a CTE of the same name hides the
+        relation): what a report that has missed nothing, transitively,
+        must show."""
+        ups = UPSTREAM.get(name)
+        if not ups:
+            return query
+        ctes = []
+        for up in ups:
+            if up not in self.upstream_defs:
+                cur = self.x.cursor()
+                cur.execute("SELECT pg_get_viewdef(%s::regclass)", (up,))
+                self.upstream_defs[up] = cur.fetchone()[0].strip().rstrip(";")
+            ctes.append("%s AS (%s)" % (up, self.truth_query(up, self.upstream_defs[up])))
+        return "WITH %s %s" % (", ".join(ctes), query)
+
     def check(self):
         cur = self.x.cursor()
-        cur.execute("""SELECT view::text, view::oid, sources_changed, source_changes, unknown_reason
-                         FROM reporting.status WHERE view_exists ORDER BY 1""")
+        if self.has_fresh is None:
+            # reporting.status.fresh (0.4.0): transitive freshness
+            cur.execute("""SELECT EXISTS (SELECT FROM pg_attribute
+                            WHERE attrelid = 'reporting.status'::regclass AND attname = 'fresh'
+                              AND NOT attisdropped)""")
+            self.has_fresh = cur.fetchone()[0]
+        cur.execute("""SELECT view::text, view::oid, sources_changed, source_changes, unknown_reason, %s
+                         FROM reporting.status WHERE view_exists ORDER BY 1"""
+                    % ("fresh" if self.has_fresh else "NULL::boolean"))
         rows = cur.fetchall()
         resync = []
-        for name, oid, changed, changes, reason in rows:
+        for name, oid, changed, changes, reason, fresh in rows:
             verdict = {False: "unchanged", True: "changed", None: "unknown"}[changed]
             query = self.viewdefs.get(oid)
             if query is None:
@@ -670,18 +705,32 @@ class Oracle:
                 query = cur.fetchone()[0].strip().rstrip(";")
                 self.viewdefs[oid] = query
             mv = self.ident(name)
-            cur.execute(
-                "SELECT 'only in the report' AS side, a.* FROM (TABLE %s EXCEPT ALL (%s)) a "
-                "UNION ALL "
-                "SELECT 'only in its query', b.* FROM ((%s) EXCEPT ALL TABLE %s) b" % (mv, query, query, mv))
+            cur.execute(self.diff_sql(mv, query))
             diff = cur.fetchall()
+            columns = [d[0] for d in cur.description]
             self.checks += 1
             self.verdicts[name][verdict] += 1
             if diff:
                 self.verdicts[name][verdict + ", differed"] += 1
             if changed is False and diff:
-                self.violation(name, query, changes, reason, diff, [d[0] for d in cur.description])
+                self.violation(name, query, diff, columns,
+                               "is called unchanged (sources_changed = false) but differs from its query")
                 resync.append(name)
+                continue
+            if fresh:
+                # called fresh: equal to its query with every materialized
+                # view it reads brought up to date, recursively
+                truth = self.truth_query(name, query)
+                if truth != query:
+                    cur.execute(self.diff_sql(mv, truth))
+                    diff = cur.fetchall()
+                self.verdicts[name]["fresh"] += 1
+                if diff:
+                    self.verdicts[name]["fresh, differed"] += 1
+                    self.violation(name, truth, diff, columns,
+                                   "is called fresh (status.fresh) but differs from its query "
+                                   "with the materialized views it reads brought up to date")
+                    resync.append(name)
         # with --keep-going: go on from refreshed reports (only now: a refresh
         # changes what the reports read after it see)
         for name in resync:
@@ -692,10 +741,9 @@ class Oracle:
             except psycopg2.Error as e:
                 self.note_error("resync", e)
 
-    def violation(self, name, query, changes, reason, diff, columns):
+    def violation(self, name, query, diff, columns, what):
         out = []
-        out.append("VIOLATION: report %s is called unchanged (sources_changed = false) "
-                   "but differs from its query" % name)
+        out.append("VIOLATION: report %s %s" % (name, what))
         out.append("  seed %d, step %d (replay: --seed %d --steps %d)"
                    % (self.seed, self.step_no, self.seed, self.step_no))
         out.append("  query: %s" % " ".join(query.split()))
@@ -752,10 +800,12 @@ class Oracle:
             out.append("  violations (step, report): " + ", ".join("%d %s" % v for v in self.violations))
         print("\n".join(out), flush=True)
 
-    @staticmethod
-    def verdict_text(c):
-        return ", ".join("%s %d (%d differed)" % (v, c[v], c[v + ", differed"])
+    def verdict_text(self, c):
+        text = ", ".join("%s %d (%d differed)" % (v, c[v], c[v + ", differed"])
                          for v in ("unchanged", "changed", "unknown"))
+        if self.has_fresh:
+            text += "; fresh %d (%d differed)" % (c["fresh"], c["fresh, differed"])
+        return text
 
     def run(self):
         started = time.monotonic()
