@@ -136,15 +136,16 @@ REPORTS = [
     ("m_t", "SELECT v % 7 AS b, count(*) AS n FROM tview GROUP BY 1", "b"),
     ("m_mm", "SELECT 1 AS k, (SELECT coalesce(sum(n), 0) FROM m_p) AS p_rows, "
              "(SELECT coalesce(sum(n), 0) FROM m_h) AS h_rows, "
-             "(SELECT count(*) FROM m_join) AS customers, "
-             "(SELECT n FROM m_unreg) AS t_rows", "k"),
+             "(SELECT count(*) FROM m_join) AS customers", "k"),
     ("m_mm2", "SELECT k, p_rows + h_rows AS rows FROM m_mm", "k"),
+    # on a materialized view that is not registered
+    ("m_un", "SELECT k, n FROM m_unreg", "k"),
 ]
 REPORT_QUERY = {name: (query, key) for name, query, key in REPORTS}
 # the materialized views each report reads (for transitive freshness)
-UPSTREAM = {"m_mm": ["m_p", "m_h", "m_join", "m_unreg"], "m_mm2": ["m_mm"]}
+UPSTREAM = {"m_mm": ["m_p", "m_h", "m_join"], "m_mm2": ["m_mm"], "m_un": ["m_unreg"]}
 # reports no other report reads: these may be dropped and re-created
-LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2"]
+LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2", "m_un"]
 
 # a report owned by RO_ROLE, which may only read ro
 RO_ROLE = "reporting_oracle_reader"
@@ -578,7 +579,7 @@ class Oracle:
         st = self.state()
         kinds = [("txn", 34), ("autocommit", 20), ("refresh", 24), ("refresh_in_txn", 6),
                  ("truncate", 4), ("ddl", 9), ("refresh_all", 2), ("refresh_outside", 3),
-                 ("recreate_report", 1)]
+                 ("recreate_report", 1), ("refresh_chain", 4)]
         if self.pending:
             kinds.append(("finish_prepared", 25))
         names = [k for k, _ in kinds]
@@ -640,6 +641,20 @@ class Oracle:
                 for view, status, _ in cur.fetchall():
                     if status == "refreshed":
                         self.last_refresh_step[view] = self.step_no
+        elif kind == "refresh_chain":
+            # every report on reports and what it is built on, upstream
+            # first: without this they are hardly ever fresh through their
+            # chain
+            self.run_single(kind, "REFRESH MATERIALIZED VIEW m_unreg")
+            if self.rng.random() < 0.5:
+                cur = self.run_single(kind, "SELECT view::text, status, error FROM reporting.refresh_all()")
+                for view, status, _ in (cur.fetchall() if cur is not None else []):
+                    if status == "refreshed":
+                        self.last_refresh_step[view] = self.step_no
+            else:
+                for name in UPSTREAM["m_mm"] + ["m_mm", "m_mm2", "m_un"]:
+                    if self.run_single(kind, self.refresh_sql(name)) is not None:
+                        self.last_refresh_step[name] = self.step_no
         elif kind == "refresh_outside":
             name = self.rng.choice(list(REPORT_QUERY) + ["m_ro", "m_unreg"])
             how = "CONCURRENTLY " if self.rng.random() < 0.5 else ""
