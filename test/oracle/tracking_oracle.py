@@ -33,7 +33,7 @@ first drops) its own database, and needs max_prepared_transactions >= 4.
     tracking_oracle.py [--seed N] [--steps N] [--keep-going] [--log FILE]
 
 Seed and steps default to REPORTING_ORACLE_SEED and REPORTING_ORACLE_STEPS,
-else 1 and 1000.  On the first violation it prints the seed, the step, the
+else 1 and 500.  On the first violation it prints the seed, the step, the
 last statements, the report, its status, and the differing rows, and exits 1
 (with --keep-going it refreshes that report, goes on, and exits 1 at the
 end).  It exits 2 when it could not run, or when it judged no report
@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover
     sys.exit(2)
 
 DEFAULT_SEED = 1
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 500
 LOG_TAIL = 20          # statements shown with a violation
 MAX_PENDING_PREPARED = 2
 
