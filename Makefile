@@ -32,7 +32,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object file includes the shared header (PGXS tracks no header dependencies)
-$(OBJS): src/reporting.h
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: check-tap
 check-tap:

@@ -33,6 +33,17 @@ $$;
 
 SHOW reporting.enabled;
 
+-- The views below belong to the superuser running this test; the scheduler
+-- refreshes a superuser's views only when a superuser has turned
+-- reporting.enable_superuser_refresh on (security_owner: what happens when
+-- it is off).  Turned off again at the end.
+ALTER SYSTEM SET reporting.enable_superuser_refresh = on;
+SELECT pg_reload_conf();
+-- (a session takes a reload between statements only, so this session may
+-- not see it yet; the scheduler does, at once, and the waits below show it)
+SELECT setting AS superuser_refresh_on FROM pg_file_settings
+ WHERE name = 'reporting.enable_superuser_refresh' AND applied;
+
 CREATE TABLE sched_orders (id int PRIMARY KEY, total bigint NOT NULL);
 INSERT INTO sched_orders SELECT g, g FROM generate_series(1, 10) g;
 
@@ -170,3 +181,5 @@ REVOKE CREATE ON SCHEMA public FROM regress_reporting_login, regress_reporting_n
 REVOKE EXECUTE ON FUNCTION reporting.register, reporting.unregister
   FROM regress_reporting_login, regress_reporting_nologin;
 DROP ROLE regress_reporting_login, regress_reporting_nologin;
+ALTER SYSTEM RESET reporting.enable_superuser_refresh;
+SELECT pg_reload_conf();

@@ -21,7 +21,7 @@ CREATE ROLE regress_reporting_other;
 CREATE SCHEMA app AUTHORIZATION regress_reporting_owner;
 GRANT USAGE ON SCHEMA app TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    reporting.register(regclass, interval, text, text, text, text, interval, interval, interval),
+    reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text),
     reporting.unregister(regclass),
     reporting.refresh(regclass, text),
     reporting.refresh_all()

@@ -21,6 +21,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -142,14 +143,132 @@ extension_owner(void)
 }
 
 /*
+ * Whether the schema our SQL names as "reporting" can be trusted to be the
+ * extension's own.  Every statement the extension runs names its objects
+ * "reporting.something", resolved by name; that is safe only while the name
+ * leads to the schema recorded in pg_extension.extnamespace (compared by
+ * OID), that schema is owned by a superuser, and no other role may create
+ * objects in it.  Otherwise another role could rename the schema away and
+ * put one of its own in its place (issue 9), and the extension's superuser
+ * paths would run that role's objects.
+ */
+ReportingSchemaProblem
+reporting_schema_problem(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			extnamespace = InvalidOid;
+	Oid			owner;
+	bool		isnull;
+	Datum		d;
+	ReportingSchemaProblem problem = SCHEMA_TRUSTED;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(REPORTING_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		extnamespace = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(extnamespace))
+		return SCHEMA_NO_EXTENSION;
+	if (get_namespace_oid(REPORTING_SCHEMA_NAME, true) != extnamespace)
+		return SCHEMA_SWAPPED;
+
+	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(extnamespace));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for schema %u", extnamespace);
+	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	if (!superuser_arg(owner))
+		problem = SCHEMA_NOT_SUPERUSER_OWNED;
+	d = SysCacheGetAttr(NAMESPACEOID, tuple, Anum_pg_namespace_nspacl, &isnull);
+	if (problem == SCHEMA_TRUSTED && !isnull)
+	{
+		Acl		   *acl = DatumGetAclP(d);
+
+		for (int i = 0; i < ACL_NUM(acl); i++)
+		{
+			AclItem    *item = &ACL_DAT(acl)[i];
+
+			if ((ACLITEM_GET_PRIVS(*item) & ACL_CREATE) == 0 ||
+				item->ai_grantee == owner)
+				continue;
+			if (item->ai_grantee == ACL_ID_PUBLIC || !superuser_arg(item->ai_grantee))
+			{
+				problem = SCHEMA_OPEN_TO_CREATE;
+				break;
+			}
+		}
+	}
+	ReleaseSysCache(tuple);
+	return problem;
+}
+
+/*
+ * Report, at elevel, that the schema called "reporting" is not one the
+ * extension can trust (see reporting_schema_problem); returns true when it
+ * can.  With ERROR, as every path that runs the extension's SQL or writes
+ * its tables does first (through reporting_pin_search_path), it does not
+ * return on a problem.  Raises 42501 (insufficient_privilege), or 55000
+ * when the extension is not installed.
+ */
+bool
+reporting_check_schema(int elevel)
+{
+	switch (reporting_schema_problem())
+	{
+		case SCHEMA_TRUSTED:
+			return true;
+		case SCHEMA_NO_EXTENSION:
+			ereport(elevel,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"%s\" is not installed", REPORTING_EXTENSION_NAME),
+					 errhint("Run CREATE EXTENSION %s in this database.",
+							 REPORTING_EXTENSION_NAME)));
+			break;
+		case SCHEMA_SWAPPED:
+			ereport(elevel,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("schema \"reporting\" is not the schema extension \"reporting\" was installed in"),
+					 errdetail("The extension's schema was renamed, and the schema now called \"reporting\" may hold another role's objects; the extension refuses to use it."),
+					 errhint("A superuser must rename the schemas back with ALTER SCHEMA ... RENAME TO.")));
+			break;
+		case SCHEMA_NOT_SUPERUSER_OWNED:
+			ereport(elevel,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("schema \"reporting\" is owned by a role that is not a superuser"),
+					 errdetail("The owner of the extension's schema could put objects of its own in place of the extension's, and the extension would run them with its privileges."),
+					 errhint("Check that the schema holds nothing a superuser did not create, then run ALTER SCHEMA reporting OWNER TO a superuser.")));
+			break;
+		case SCHEMA_OPEN_TO_CREATE:
+			ereport(elevel,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("roles that are not superusers may create objects in schema \"reporting\""),
+					 errdetail("They could put objects of their own where the extension looks for its own, and the extension would run them with its privileges."),
+					 errhint("Run REVOKE CREATE ON SCHEMA reporting FROM the roles that hold it (and PUBLIC), after checking what they created there.")));
+			break;
+	}
+	return false;
+}
+
+/*
  * Pin search_path for the statements that follow, until the matching
  * reporting_unpin_search_path.  On error, transaction or subtransaction abort
- * restores the caller's value.
+ * restores the caller's value.  First make sure that "reporting" names the
+ * extension's own schema, since those statements refer to it by that name.
  */
 int
 reporting_pin_search_path(void)
 {
-	int			nestlevel = NewGUCNestLevel();
+	int			nestlevel;
+
+	(void) reporting_check_schema(ERROR);
+	nestlevel = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
@@ -208,9 +327,16 @@ reporting_load_registration(Oid relid, ReportingRegistration *reg)
 	int			nestlevel;
 	bool		found;
 
+	/* the registered owner is recorded from 0.4.0 on */
+	bool		has_owner = reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION);
+
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("SELECT mode, lock_timeout, statement_timeout"
+	if (SPI_execute_with_args(has_owner ?
+							  "SELECT mode, lock_timeout, statement_timeout, owner::pg_catalog.oid"
+							  " FROM reporting.registrations"
+							  " WHERE view OPERATOR(pg_catalog.=) $1" :
+							  "SELECT mode, lock_timeout, statement_timeout"
 							  " FROM reporting.registrations"
 							  " WHERE view OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -231,6 +357,11 @@ reporting_load_registration(Oid relid, ReportingRegistration *reg)
 		reg->lock_timeout_ms = isnull ? 0 : interval_datum_ms(d);
 		d = SPI_getbinval(tuple, desc, 3, &isnull);
 		reg->statement_timeout_ms = isnull ? 0 : interval_datum_ms(d);
+		if (has_owner)
+		{
+			d = SPI_getbinval(tuple, desc, 4, &isnull);
+			reg->owner = isnull ? InvalidOid : DatumGetObjectId(d);
+		}
 	}
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();

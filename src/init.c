@@ -1,12 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * init.c
- *		Entry point of the reporting library: module magic and GUCs.
+ *		Entry point of the reporting library: module magic, GUCs, and the
+ *		one place where every hook is installed and dispatched to the
+ *		modules.
  *
- * The library is meant to be listed in shared_preload_libraries, where later
- * parts (change tracking, the scheduler) need it; it also loads on demand when
- * one of its SQL functions is first called, so that CREATE EXTENSION and manual
+ * The library is meant to be listed in shared_preload_libraries, where change
+ * tracking and the scheduler need it; it also loads on demand when one of its
+ * SQL functions is first called, so that CREATE EXTENSION and manual
  * refreshes work without preloading.
+ *
+ * Hooks (installed once, while preloading, each chained to the previous one):
+ *	shmem_request, shmem_startup	tracker (tracking.c), then workers
+ *									(worker_state.c, running.c)
+ *	ExecutorStart					tracking notes the plan's result relations
+ *	ProcessUtility					tracking notes COPY, TRUNCATE & co before the
+ *									command; lifecycle.c wraps it (DROP DATABASE
+ *									& co); tracking notes REFRESH after it
+ *	object_access (OAT_DROP)		tracking notes dropped relations and databases
+ * and one transaction callback (always): tracking, then the workers' wake-ups.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,11 +26,19 @@
 
 #include <limits.h>
 
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "executor/executor.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "reporting.h"
+#include "tracking.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,8 +52,113 @@ int			reporting_history_frequent_below = 0;
 bool		reporting_enabled = true;
 /* refresh workers running at once, server-wide */
 int			reporting_max_workers = 2;
+/* may the scheduler and refresh workers run refreshes as a superuser */
+bool		reporting_enable_superuser_refresh = false;
 
 void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/* shmem_request_hook: every module's shared memory and locks */
+static void
+reporting_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	reporting_tracking_shmem_request();
+	reporting_workers_shmem_request();
+}
+
+/* shmem_startup_hook: create or attach to every module's shared state */
+static void
+reporting_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	reporting_tracking_shmem_startup();
+	reporting_workers_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* ExecutorStart_hook: note what the plan writes, then start it */
+static void
+reporting_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		reporting_note_plan_writes(queryDesc->plannedstmt);
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* the rest of the ProcessUtility chain */
+static void
+next_process_utility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* ProcessUtility_hook: tracking before and after, lifecycle around */
+static void
+reporting_process_utility(PlannedStmt *pstmt, const char *queryString,
+						  bool readOnlyTree, ProcessUtilityContext context,
+						  ParamListInfo params, QueryEnvironment *queryEnv,
+						  DestReceiver *dest, QueryCompletion *qc)
+{
+	reporting_note_utility(pstmt->utilityStmt, false);
+	reporting_lifecycle_utility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc, next_process_utility);
+	reporting_note_utility(pstmt->utilityStmt, true);
+}
+
+/* object_access_hook: dropped relations and databases */
+static void
+reporting_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP)
+		reporting_note_drop(classId, objectId, subId);
+}
+
+/* The one transaction callback: tracking publishes, then workers are woken. */
+static void
+reporting_xact_callback(XactEvent event, void *arg)
+{
+	reporting_tracking_xact_event(event);
+	reporting_workers_xact_event(event);
+}
+
+/* Install every hook, once, chained to the previous one (preload only). */
+static void
+install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = reporting_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = reporting_shmem_startup;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = reporting_executor_start;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = reporting_process_utility;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = reporting_object_access;
+}
 
 /*
  * Register the GUCs.  They are all in the "reporting." namespace, which is
@@ -83,9 +208,21 @@ _PG_init(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
-	reporting_tracking_init();
+	DefineCustomBoolVariable("reporting.enable_superuser_refresh",
+							 "Whether views owned by a superuser are refreshed by the scheduler and on behalf of other roles.",
+							 "Off: their scheduled refreshes and the refreshes other roles ask for are skipped, since they would run the views' queries as a superuser.  A superuser's own reporting.refresh() and refresh_all() still refresh them.",
+							 &reporting_enable_superuser_refresh,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		reporting_tracking_define_gucs();
+		install_hooks();
+	}
 	reporting_workers_init();
-	reporting_lifecycle_init();
+	RegisterXactCallback(reporting_xact_callback, NULL);
 
 	MarkGUCPrefixReserved("reporting");
 }

@@ -34,8 +34,6 @@
 /* how long a paused database stays paused if the command never says it is over */
 #define PAUSE_SECONDS 60
 
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
-
 /* Pause scheduling in a database (or end the pause), and stop its workers. */
 static void
 pause_database(Oid dboid, bool pause)
@@ -119,24 +117,18 @@ installs_this_extension(Node *parsetree)
 	return false;
 }
 
-static void
-run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-			ProcessUtilityContext context, ParamListInfo params,
-			QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
-								  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
-static void
-lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
-						  bool readOnlyTree, ProcessUtilityContext context,
-						  ParamListInfo params, QueryEnvironment *queryEnv,
-						  DestReceiver *dest, QueryCompletion *qc)
+/*
+ * Run a utility command through "next" (the rest of the ProcessUtility
+ * chain), stepping aside first when it needs a database to itself, stopping
+ * refresh workers before DROP EXTENSION reporting, and waking the launcher
+ * after CREATE or ALTER EXTENSION reporting.  Called by init.c's hook.
+ */
+void
+reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
+							bool readOnlyTree, ProcessUtilityContext context,
+							ParamListInfo params, QueryEnvironment *queryEnv,
+							DestReceiver *dest, QueryCompletion *qc,
+							ProcessUtility_hook_type next)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			alone = database_needed_alone(parsetree);
@@ -146,8 +138,8 @@ lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
 		pause_database(alone, true);
 		PG_TRY();
 		{
-			run_utility(pstmt, queryString, readOnlyTree, context, params,
-						queryEnv, dest, qc);
+			next(pstmt, queryString, readOnlyTree, context, params,
+			 queryEnv, dest, qc);
 		}
 		PG_CATCH();
 		{
@@ -165,7 +157,7 @@ lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
 		reporting_signal_database_workers(MyDatabaseId, false);
 		reporting_wake_scheduler_at_commit();
 	}
-	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	next(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	if (installs_this_extension(parsetree))
 	{
 		if (!reporting_database_has_room(MyDatabaseId))
@@ -177,14 +169,4 @@ lifecycle_process_utility(PlannedStmt *pstmt, const char *queryString,
 					 errhint("Manual refreshes and reporting.refresh_all() work; drop the extension from databases that do not need it.")));
 		reporting_wake_launcher_at_commit();
 	}
-}
-
-/* Install the hook (preload only: there are no workers otherwise). */
-void
-reporting_lifecycle_init(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_process_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = lifecycle_process_utility;
 }

@@ -32,6 +32,7 @@
 #include "utils/timeout.h"
 
 #include "reporting.h"
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh);
 
@@ -202,13 +203,50 @@ relation_owner(Oid relid)
 	return owner;
 }
 
-/* Run one statement as the view's owner under the refresh deadline. */
+/* what an error during a refresh's query says about the refresh */
+typedef struct RefreshErrorContext
+{
+	Oid			relid;
+	Oid			owner;
+	char	   *settings;
+} RefreshErrorContext;
+
+/*
+ * Error context of a refresh: which view, as whom, with which settings, so
+ * that a result or an error that depends on them can be explained.
+ */
 static void
-execute_as_owner(Oid owner, const char *sql, int64 statement_timeout_ms)
+refresh_error_context(void *arg)
+{
+	RefreshErrorContext *ctx = (RefreshErrorContext *) arg;
+
+	errcontext("refreshing materialized view \"%s\" as role \"%s\" with %s",
+			   reporting_display_name(ctx->relid),
+			   GetUserNameFromId(ctx->owner, true), ctx->settings);
+}
+
+/*
+ * Run one statement as the view's owner, with the owner's login defaults for
+ * the settings that change results (settings.c), under the refresh deadline.
+ */
+static void
+execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_ms)
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	int			settings_level;
 	RefreshDeadline deadline;
+	ErrorContextCallback callback;
+	RefreshErrorContext ctx;
+
+	settings_level = reporting_apply_owner_settings(owner);
+	ctx.relid = relid;
+	ctx.owner = owner;
+	ctx.settings = reporting_describe_settings();
+	callback.callback = refresh_error_context;
+	callback.arg = &ctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -229,6 +267,8 @@ execute_as_owner(Oid owner, const char *sql, int64 statement_timeout_ms)
 	PG_END_TRY();
 	deadline_disarm(&deadline);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	error_context_stack = callback.previous;
+	reporting_restore_settings(settings_level);
 }
 
 /* rows in the view, counted as its owner */
@@ -324,13 +364,16 @@ reporting_lock_refresh(Oid relid, bool wait)
 
 /*
  * Refresh one registered view now, in the current transaction, after
- * checking that the caller may manage it.  requested_mode "auto" follows the
+ * checking that the caller may ask for it (it may manage the view, or holds
+ * a refresh grant) and, once the view is locked, that the refresh may run as
+ * the view's owner (security.c).  requester is the role that asked for the
+ * refresh (InvalidOid for the scheduler).  requested_mode "auto" follows the
  * registration's mode.  Fills *result (its mode as soon as it is known, so
  * that a caller catching an error can report it).
  */
 void
 reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
-					   ReportingRefreshResult *result)
+					   Oid requester, ReportingRefreshResult *result)
 {
 	ReportingRegistration reg;
 	const char *mode;
@@ -341,7 +384,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
-	reporting_check_manageable(relid);
+	reporting_check_refreshable(relid);
 	reporting_require_registration(relid, &reg);
 	if (strcmp(requested_mode, "auto") == 0)
 		requested_mode = reg.mode;
@@ -349,7 +392,6 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	strlcpy(result->mode, mode, sizeof(result->mode));
 
 	qualified = reporting_qualified_name(relid);
-	owner = relation_owner(relid);
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
@@ -363,7 +405,11 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
-		execute_as_owner(owner,
+		/* the owner cannot change while we hold the lock: check who it is now */
+		reporting_check_refresh_allowed(relid, reg.owner, requester,
+										strcmp(origin, "manual") == 0);
+		owner = relation_owner(relid);
+		execute_as_owner(relid, owner,
 						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
 								  qualified),
@@ -396,6 +442,20 @@ reporting_tracking_installed(void)
 }
 
 /*
+ * True once the extension's SQL objects are at 0.4.0 or later, where runs
+ * record the database their sources' generations belong to.
+ */
+bool
+reporting_runs_record_database(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_database");
+}
+
+/*
  * reporting.refresh(view regclass, mode text DEFAULT 'auto')
  *		RETURNS TABLE(mode text, rows bigint, duration interval)
  *
@@ -420,7 +480,7 @@ reporting_refresh(PG_FUNCTION_ARGS)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	reporting_check_mode(mode, "mode", true);
 
-	reporting_refresh_view(relid, mode, "manual", &result);
+	reporting_refresh_view(relid, mode, "manual", GetUserId(), &result);
 	reporting_record_run(relid, "manual", "refreshed", &result, true, NULL, NULL);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

@@ -151,7 +151,8 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		reporting_refresh_view(outcome->view, "auto", "refresh_all", &outcome->result);
+		reporting_refresh_view(outcome->view, "auto", "refresh_all", GetUserId(),
+							   &outcome->result);
 		reporting_record_run(outcome->view, "refresh_all", "refreshed",
 							 &outcome->result, true, NULL, NULL);
 		ReleaseCurrentSubTransaction();
@@ -224,6 +225,26 @@ skip_reason(Oid relid)
 	}
 	reporting_unpin_search_path(nestlevel);
 	SPI_finish();
+	return reason;
+}
+
+/*
+ * Why the view must not be refreshed for the caller (security.c: it changed
+ * hands since it was registered, or it would run as a superuser the caller
+ * is not), or NULL.  Such a view is skipped, with the reason, in the
+ * session and in workers alike.
+ */
+static char *
+refusal_reason(Oid relid)
+{
+	ReportingRegistration reg;
+	char	   *reason;
+	char	   *hint;
+
+	if (!reporting_load_registration(relid, &reg))
+		return NULL;			/* unregistered meanwhile: the refresh says so */
+	if (!reporting_refresh_refused(relid, reg.owner, GetUserId(), false, &reason, &hint))
+		return NULL;
 	return reason;
 }
 
@@ -311,6 +332,8 @@ settle_without_refresh(PlannedView *pv, List *plan, List **not_refreshed, bool *
 						   reporting_display_name(upstream)));
 		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	}
+	else if ((reason = refusal_reason(pv->view)) != NULL)
+		skip_view(&pv->outcome, reason);
 	else if ((reason = skip_reason(pv->view)) != NULL)
 		skip_view(&pv->outcome, reason);
 	else

@@ -189,7 +189,8 @@ refresh(int64 run_id, Oid relid, const char *origin, ReportingRefreshResult *res
 	}
 	else
 	{
-		reporting_refresh_view(relid, "auto", origin, result);
+		reporting_refresh_view(relid, "auto", origin,
+							   reporting_workers->slots[my_slotno].requested_by, result);
 		*status = "refreshed";
 		reporting_finish_run(run_id, "refreshed", result, true, NULL, NULL);
 	}

@@ -11,7 +11,8 @@
  * worker_state.c (shared state of the launcher, schedulers and refresh
  * workers), running.c (who is refreshing what, now), launcher.c,
  * scheduler.c, refresh_worker.c (the background workers), lifecycle.c
- * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends).
+ * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends),
+ * security.c (who a refresh may run as, and delegated refresh).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,11 +21,13 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "datatype/timestamp.h"
 #include "pgtime.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "tcop/utility.h"
 #include "utils/timestamp.h"
 
 #define REPORTING_EXTENSION_NAME "reporting"
@@ -39,6 +42,7 @@ extern int	reporting_history_max_runs;
 extern int	reporting_history_frequent_below;
 extern bool reporting_enabled;
 extern int	reporting_max_workers;
+extern bool reporting_enable_superuser_refresh;
 
 /* catalog.c: the view being managed */
 extern void reporting_check_manageable(Oid relid);
@@ -50,6 +54,10 @@ extern bool reporting_extension_at_least(const char *version);
 
 /* the oldest version of the SQL objects that refresh workers and schedulers need */
 #define REPORTING_WORKERS_MIN_VERSION "0.3.0"
+/* the version of the SQL objects from which tracking needs no trigger */
+#define REPORTING_HOOK_TRACKING_VERSION "0.4.0"
+/* the oldest version with registered owners and delegated refresh */
+#define REPORTING_SECURITY_MIN_VERSION "0.4.0"
 
 /* catalog.c: the extension's own tables */
 typedef struct ReportingRegistration
@@ -58,6 +66,8 @@ typedef struct ReportingRegistration
 	char		mode[16];		/* auto, concurrently or plain */
 	int64		lock_timeout_ms;
 	int64		statement_timeout_ms;	/* 0 when none */
+	Oid			owner;			/* the view's owner when it was registered;
+								 * InvalidOid before 0.4.0 */
 } ReportingRegistration;
 
 extern bool reporting_load_registration(Oid relid, ReportingRegistration *reg);
@@ -66,7 +76,36 @@ extern int	reporting_enter_catalog_context(int *save_sec_context, Oid *save_user
 extern void reporting_leave_catalog_context(int nestlevel, int save_sec_context,
 											Oid save_userid);
 extern int	reporting_pin_search_path(void);
+
+/* catalog.c: is the schema called "reporting" the extension's own, and safe? */
+typedef enum ReportingSchemaProblem
+{
+	SCHEMA_TRUSTED,
+	SCHEMA_NO_EXTENSION,		/* the extension is not installed */
+	SCHEMA_SWAPPED,				/* "reporting" is not pg_extension.extnamespace */
+	SCHEMA_NOT_SUPERUSER_OWNED, /* its owner is not a superuser */
+	SCHEMA_OPEN_TO_CREATE		/* another role may CREATE in it */
+} ReportingSchemaProblem;
+
+extern ReportingSchemaProblem reporting_schema_problem(void);
+extern bool reporting_check_schema(int elevel);
 extern void reporting_unpin_search_path(int nestlevel);
+
+/* security.c: who a refresh may run as, and who may ask for one */
+typedef enum ReportingRefusal
+{
+	REFRESH_ALLOWED,
+	REFUSED_OWNER_CHANGED,		/* the view changed hands since registration */
+	REFUSED_SUPERUSER_OWNER		/* it would run as a superuser nobody asked */
+} ReportingRefusal;
+
+extern ReportingRefusal reporting_refresh_refusal(Oid relid, Oid registered_owner,
+												  Oid requester, bool manual, Oid *owner);
+extern bool reporting_refresh_refused(Oid relid, Oid registered_owner, Oid requester,
+									  bool manual, char **reason, char **hint);
+extern void reporting_check_refresh_allowed(Oid relid, Oid registered_owner,
+											Oid requester, bool manual);
+extern void reporting_check_refreshable(Oid relid);
 
 /* staleness.c: what a refresh records of its sources */
 typedef struct ReportingTracking
@@ -74,6 +113,7 @@ typedef struct ReportingTracking
 	bool		valid;			/* captured at all */
 	bool		epoch_known;	/* tracking on, and the snapshot came after */
 	int64		epoch;
+	Oid			database;		/* generations are per database */
 	Datum		sources;		/* regclass[] */
 	Datum		generations;	/* int8[], NULL where unknown */
 } ReportingTracking;
@@ -81,6 +121,7 @@ typedef struct ReportingTracking
 extern void reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 										  MemoryContext resultcxt);
 extern bool reporting_tracking_installed(void);
+extern bool reporting_runs_record_database(void);
 
 /* refresh.c */
 typedef struct ReportingRefreshResult
@@ -93,7 +134,8 @@ typedef struct ReportingRefreshResult
 } ReportingRefreshResult;
 
 extern void reporting_refresh_view(Oid relid, const char *requested_mode,
-								   const char *origin, ReportingRefreshResult *result);
+								   const char *origin, Oid requester,
+								   ReportingRefreshResult *result);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
@@ -141,6 +183,7 @@ typedef struct ReportingWorkerSlot
 	Oid			dboid;
 	Oid			view;
 	Oid			owner;			/* the view's owner: the refresh runs as this role */
+	Oid			requested_by;	/* who asked (InvalidOid: the scheduler) */
 	bool		owner_can_login;	/* connect as the owner, else become it */
 	char		origin[16];		/* schedule or refresh_all */
 	char		started_by[NAMEDATALEN];	/* recorded in reporting.runs */
@@ -185,6 +228,9 @@ typedef struct ReportingWorkerShared
 extern ReportingWorkerShared *reporting_workers;
 
 extern void reporting_workers_init(void);
+extern void reporting_workers_shmem_request(void);
+extern void reporting_workers_shmem_startup(void);
+extern void reporting_workers_xact_event(XactEvent event);
 extern bool reporting_workers_available(void);
 extern int	reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 								 const char **why_not);
@@ -207,20 +253,12 @@ extern PGDLLEXPORT void reporting_scheduler_main(Datum main_arg);
 extern PGDLLEXPORT void reporting_refresh_worker_main(Datum main_arg);
 extern void reporting_register_launcher(void);
 
-/* lifecycle.c */
-extern void reporting_lifecycle_init(void);
-
-/* tracking.c */
-extern int	reporting_max_tracked_tables;
-extern void reporting_tracking_init(void);
-extern bool reporting_tracking_active(void);
-extern int64 reporting_tracking_epoch(void);
-extern void reporting_note_change(Oid relid);
-extern void reporting_read_generations(int n, const Oid *relids, int64 *generations,
-									   TimestampTz *last_changes, const char **reasons,
-									   bool for_refresh);
-extern int64 reporting_prepare_stamp(void);
-extern void reporting_clear_prepared_marks(int64 stamp);
+/* lifecycle.c: the ProcessUtility hook's half that steps aside for DROP DATABASE & co */
+extern void reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
+										bool readOnlyTree, ProcessUtilityContext context,
+										ParamListInfo params, QueryEnvironment *queryEnv,
+										DestReceiver *dest, QueryCompletion *qc,
+										ProcessUtility_hook_type next);
 
 /* schedule.c: a parsed 5-field cron expression, one bit per allowed value */
 typedef struct ReportingCron

@@ -53,11 +53,11 @@ execute_on_catalog(const char *sql, int nargs, Oid *argtypes, Datum *values,
 /*
  * The outcome columns shared by record_run and finish_run, in this order:
  * status, mode, started_at, finished_at, rows, error, sqlstate,
- * tracking_epoch, tracked_sources, source_generations.  The sources'
- * generations are kept only for a successful refresh: they are what its
- * freshness is judged by.
+ * tracking_epoch, tracked_sources, source_generations, tracking_database.
+ * The sources' generations are kept only for a successful refresh: they are
+ * what its freshness is judged by.
  */
-#define OUTCOME_ARGS 10
+#define OUTCOME_ARGS 11
 
 static void
 outcome_args(const char *status, const ReportingRefreshResult *result,
@@ -66,7 +66,7 @@ outcome_args(const char *status, const ReportingRefreshResult *result,
 {
 	static const Oid types[OUTCOME_ARGS] = {TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID, REGCLASSARRAYOID,
-	INT8ARRAYOID};
+	INT8ARRAYOID, OIDOID};
 	bool		tracked = rows_known && result->tracking.valid;
 
 	memcpy(argtypes, types, sizeof(types));
@@ -85,6 +85,8 @@ outcome_args(const char *status, const ReportingRefreshResult *result,
 	nulls[8] = tracked ? ' ' : 'n';
 	values[9] = result->tracking.generations;
 	nulls[9] = tracked ? ' ' : 'n';
+	values[10] = ObjectIdGetDatum(result->tracking.database);
+	nulls[10] = tracked ? ' ' : 'n';
 }
 
 /*
@@ -101,27 +103,36 @@ reporting_record_run(Oid relid, const char *origin, const char *status,
 	char		nulls[OUTCOME_ARGS + 3];
 
 	outcome_args(status, result, rows_known, error, sqlstate, argtypes, values, nulls);
-	argtypes[10] = REGCLASSOID;
-	values[10] = ObjectIdGetDatum(relid);
-	argtypes[11] = TEXTOID;
-	values[11] = CStringGetTextDatum(origin);
+	argtypes[11] = REGCLASSOID;
+	values[11] = ObjectIdGetDatum(relid);
 	argtypes[12] = TEXTOID;
-	values[12] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	nulls[10] = nulls[11] = nulls[12] = ' ';
+	values[12] = CStringGetTextDatum(origin);
+	argtypes[13] = TEXTOID;
+	values[13] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	nulls[11] = nulls[12] = nulls[13] = ' ';
 
-	if (reporting_tracking_installed())
+	/* the columns of the installed version of the SQL objects */
+	if (reporting_runs_record_database())
+		execute_on_catalog("INSERT INTO reporting.runs"
+						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
+						   "  tracking_epoch, tracked_sources, source_generations,"
+						   "  tracking_database, view, origin, started_by)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
+						   "record a run");
+	else if (reporting_tracking_installed())
 		execute_on_catalog("INSERT INTO reporting.runs"
 						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
 						   "  tracking_epoch, tracked_sources, source_generations,"
 						   "  view, origin, started_by)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14)",
 						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
 						   "record a run");
 	else
 		execute_on_catalog("INSERT INTO reporting.runs"
 						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
 						   "  view, origin, started_by)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $12, $13)",
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $13, $14)",
 						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
 						   "record a run");
 }
@@ -173,16 +184,26 @@ reporting_finish_run(int64 run_id, const char *status,
 	char		nulls[OUTCOME_ARGS + 1];
 
 	outcome_args(status, result, rows_known, error, sqlstate, argtypes, values, nulls);
-	argtypes[10] = INT8OID;
-	values[10] = Int64GetDatum(run_id);
-	nulls[10] = ' ';
-	execute_on_catalog("UPDATE reporting.runs"
-					   " SET status = $1, mode = $2, started_at = $3, finished_at = $4,"
-					   "     rows = $5, error = $6, sqlstate = $7, tracking_epoch = $8,"
-					   "     tracked_sources = $9, source_generations = $10"
-					   " WHERE id OPERATOR(pg_catalog.=) $11",
-					   OUTCOME_ARGS + 1, argtypes, values, nulls, SPI_OK_UPDATE,
-					   "record the end of a run");
+	argtypes[11] = INT8OID;
+	values[11] = Int64GetDatum(run_id);
+	nulls[11] = ' ';
+	if (reporting_runs_record_database())
+		execute_on_catalog("UPDATE reporting.runs"
+						   " SET status = $1, mode = $2, started_at = $3, finished_at = $4,"
+						   "     rows = $5, error = $6, sqlstate = $7, tracking_epoch = $8,"
+						   "     tracked_sources = $9, source_generations = $10,"
+						   "     tracking_database = $11"
+						   " WHERE id OPERATOR(pg_catalog.=) $12",
+						   OUTCOME_ARGS + 1, argtypes, values, nulls, SPI_OK_UPDATE,
+						   "record the end of a run");
+	else
+		execute_on_catalog("UPDATE reporting.runs"
+						   " SET status = $1, mode = $2, started_at = $3, finished_at = $4,"
+						   "     rows = $5, error = $6, sqlstate = $7, tracking_epoch = $8,"
+						   "     tracked_sources = $9, source_generations = $10"
+						   " WHERE id OPERATOR(pg_catalog.=) $12",
+						   OUTCOME_ARGS + 1, argtypes, values, nulls, SPI_OK_UPDATE,
+						   "record the end of a run");
 }
 
 /*
@@ -190,8 +211,17 @@ reporting_finish_run(int64 run_id, const char *status,
  * newest reporting.history_max_runs of each view; and, for views scheduled
  * more often than reporting.history_frequent_below, every successful refresh
  * but the latest (their failures and skips are kept).  Runs in progress are
- * never deleted.
+ * never deleted, and neither is any view's anchor run, its latest successful
+ * refresh: its freshness rests on it (what it recorded of its sources), so
+ * an exact, populated view never turns into "never refreshed" because time
+ * passed.
  */
+/* the latest successful refresh of each view */
+#define ANCHOR_RUNS \
+	"SELECT DISTINCT ON (a.view) a.id FROM reporting.runs a" \
+	" WHERE a.status OPERATOR(pg_catalog.=) 'refreshed'" \
+	" ORDER BY a.view, a.started_at DESC, a.id DESC"
+
 void
 reporting_prune_history(void)
 {
@@ -202,7 +232,8 @@ reporting_prune_history(void)
 	execute_on_catalog("DELETE FROM reporting.runs"
 					   " WHERE status OPERATOR(pg_catalog.<>) 'running'"
 					   "   AND started_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
-					   "       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))",
+					   "       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+					   "   AND id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
 					   1, argtypes, values, NULL, SPI_OK_DELETE, "prune the history of refreshes");
 	if (reporting_history_max_runs > 0)
 	{
@@ -211,7 +242,8 @@ reporting_prune_history(void)
 						   "  SELECT id, pg_catalog.row_number() OVER ("
 						   "           PARTITION BY view ORDER BY started_at DESC, id DESC) AS n"
 						   "    FROM reporting.runs WHERE status OPERATOR(pg_catalog.<>) 'running') old"
-						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) $1",
+						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) $1"
+						   "   AND u.id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
 						   1, argtypes, values, NULL, SPI_OK_DELETE,
 						   "cap the history of refreshes");
 	}

@@ -8,13 +8,16 @@
  *
  * Each cycle, in one short transaction:
  *	- stop if the extension is gone (or older than this library needs);
+ *	- do nothing (and say so) while the schema called "reporting" is not the
+ *	  extension's own, superuser-owned schema (catalog.c);
  *	- do nothing while pg_restore is loading this database;
  *	- collect the results of finished refresh workers;
  *	- now and then: mark "running" runs whose worker is gone as interrupted,
  *	  and prune the history;
  *	- unless reporting.enabled is off: for every due view, in dependency
- *	  order, record a skip when its sources are known unchanged (or another
- *	  refresh of it is running), wait while a view it is built on is being
+ *	  order, record a skip when it must not run as its owner (security.c),
+ *	  when its sources are known unchanged (or another refresh of it is
+ *	  running), wait while a view it is built on is being
  *	  refreshed, and otherwise start a refresh worker (at most
  *	  reporting.max_workers at once, server-wide).
  * Then it sleeps until the next view is due, a minute at most, or until
@@ -349,6 +352,25 @@ skip_reason(Oid view)
 }
 
 /*
+ * Why a due view must not be refreshed by the scheduler (security.c: it
+ * changed hands since it was registered, or it would run as a superuser
+ * while reporting.enable_superuser_refresh is off), or NULL.
+ */
+static char *
+refusal_reason(Oid view)
+{
+	ReportingRegistration reg;
+	char	   *reason;
+	char	   *hint;
+
+	if (!reporting_load_registration(view, &reg))
+		return NULL;
+	if (!reporting_refresh_refused(view, reg.owner, InvalidOid, false, &reason, &hint))
+		return NULL;
+	return reason;
+}
+
+/*
  * Is a view this one is built on due now, or being refreshed?  Then this
  * one waits: refreshed before its upstream, it would copy old data.
  */
@@ -449,7 +471,8 @@ run_due_views(TimestampTz now)
 			next = Min(next, TimestampTzPlusMilliseconds(now, 1000));
 			continue;
 		}
-		if ((reason = skip_reason(sv->view)) != NULL)
+		if ((reason = refusal_reason(sv->view)) != NULL ||
+			(reason = skip_reason(sv->view)) != NULL)
 		{
 			record_skip(sv->view, reason);
 			next = now;			/* the skip moved its next time: look again */
@@ -482,7 +505,10 @@ scheduler_cycle(void)
 
 	if ((problem = extension_problem()) != NULL)
 		leave_for_good(problem);
-	if (restore_in_progress())
+	/* never run objects another role could have put in the extension's place */
+	if (!reporting_check_schema(WARNING))
+		sleep_ms = MAX_SLEEP_MS;	/* said so; look again in a minute */
+	else if (restore_in_progress())
 		sleep_ms = 1000;
 	else
 	{

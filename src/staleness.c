@@ -6,9 +6,9 @@
  *		reporting.staleness() and reporting.assert_fresh() compare with it.
  *
  * A view's sources for tracking are given by reporting._tracked_sources():
- * each table it reads directly or through plain views (a partitioned table
- * with all its partitions), and each materialized view it reads, whose
- * "change" is its own refresh.  A refresh records the generation of every
+ * each table it reads directly or through plain views, with its ancestors
+ * and descendants (writes are noted on the relation written only), and each
+ * materialized view it reads, whose "change" is its own refresh.  A refresh records the generation of every
  * one of those tables; a source that cannot be tracked comes with the
  * reason, and is recorded with an unknown (NULL) generation.
  *
@@ -22,36 +22,71 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/lsyscache.h"
 
 #include "reporting.h"
+#include "tracking.h"
 
 PG_FUNCTION_INFO_V1(reporting_generation);
 
 /*
- * Once no prepared transaction is left in the cluster, the tables marked by
- * prepared transactions become known again (see tracking.c).
+ * What pending prepared transactions mean for tracking in this database.
+ * Once none is left in the cluster, the tables marked by prepared
+ * transactions become known again (see tracking.c).  A transaction prepared
+ * before the current epoch (before the server restarted) and still pending
+ * here was noted by a backend that is gone: nobody knows what it wrote, so
+ * every generation of this database is unknown until it ends.  Returns that
+ * reason, in the caller's memory context, or NULL.
  */
-static void
-settle_prepared_marks(void)
+static bool survivors_gone = false;
+
+static const char *
+prepared_transactions_blocker(void)
 {
 	int64		stamp = reporting_prepare_stamp();
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	MemoryContext outer = CurrentMemoryContext;
+	const char *reason = NULL;
+	bool		isnull;
+	int64		pending;
+	char	   *gid;
 
-	if (stamp < 0)
-		return;
+	/*
+	 * Nothing to settle and no survivor of a restart left (survivors only
+	 * ever go away, and this backend lives within one epoch): no query.
+	 */
+	if (!reporting_tracking_active() || (stamp < 0 && survivors_gone))
+		return NULL;
+	values[0] = TimestampTzGetDatum((TimestampTz) reporting_tracking_epoch());
 	SPI_connect();
-	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_prepared_xacts", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*),"
+							  "       pg_catalog.min(gid) FILTER ("
+							  "         WHERE prepared OPERATOR(pg_catalog.<) $1"
+							  "           AND database OPERATOR(pg_catalog.=) pg_catalog.current_database())"
+							  "  FROM pg_catalog.pg_prepared_xacts",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not read pg_prepared_xacts");
-	if (SPI_processed == 0)
+	pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	gid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (pending == 0 && stamp >= 0)
 		reporting_clear_prepared_marks(stamp);
+	survivors_gone = (gid == NULL);
+	if (gid != NULL)
+		reason = MemoryContextStrdup(outer,
+									 psprintf("transaction \"%s\" was prepared before the server restarted, so what it wrote is unknown until it ends",
+											  gid));
 	SPI_finish();
+	return reason;
 }
 
 /*
- * The summed generation of a set of tables (a source and, for a partitioned
- * table, its partitions): -1 with *reason when any of them is unknown.
+ * The summed generation of a set of tables (a source and its ancestors and
+ * descendants): -1 with *reason when any of them is unknown.
  */
 static int64
 sum_generations(int n, Oid *members, TimestampTz *last_change,
@@ -95,88 +130,104 @@ array_oids(Datum array, Oid **oids)
 }
 
 /*
- * Record, for a refresh about to take its snapshot, the generation of every
- * table its sources stand for: each table, each partition of a partitioned
- * table, each materialized view.  Per table, not summed per source, so that
- * a partition attached or detached can never cancel out a change.  A source
- * that cannot be tracked is recorded itself, with a NULL generation.  Must
- * run before the snapshot is taken.  In a REPEATABLE READ or SERIALIZABLE
- * transaction the snapshot may be older than this read, so nothing can be
- * proven: the epoch is left unknown.  Call inside SPI, as the extension's
- * owner; the arrays are built in resultcxt, which must outlive the SPI
- * connection.
+ * The tables a refresh records for a view, from reporting._tracked_sources:
+ * every member of every trackable source (a table with its ancestors and
+ * descendants, a materialized view), and each untrackable source itself,
+ * flagged in *untracked.  Call inside SPI.
  */
-void
-reporting_capture_generations(Oid relid, ReportingTracking *tracking,
-							  MemoryContext resultcxt)
+static int
+list_recorded_tables(Oid relid, Oid **tables, bool **untracked)
 {
-	MemoryContext spicxt;
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	List	   *tables = NIL;
-	List	   *known = NIL;
-	List	   *gens = NIL;
-	Datum	   *table_datums;
-	Datum	   *gen_datums;
-	bool	   *gen_nulls;
-	int			n;
-	int			dims[1];
-	int			lbs[1] = {1};
-	ListCell   *lc1,
-			   *lc2,
-			   *lc3;
-	int			i;
+	int			n = 0;
+	int			max = 16;
 
-	memset(tracking, 0, sizeof(*tracking));
-	settle_prepared_marks();
 	if (SPI_execute_with_args("SELECT source, members, reason"
 							  " FROM reporting._tracked_sources($1)",
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the tracked sources of relation %u", relid);
-
+	*tables = palloc(sizeof(Oid) * max);
+	*untracked = palloc(sizeof(bool) * max);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Oid			source = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
-		Oid		   *members;
-		int			nmembers;
+		Oid		   *members = &source;
+		int			nmembers = 1;
+		bool		trackable;
 
 		(void) SPI_getbinval(tuple, desc, 3, &isnull);
-		if (!isnull)
-		{
-			/* untracked source: recorded as unknown */
-			tables = lappend_oid(tables, source);
-			known = lappend_int(known, 0);
-			gens = lappend(gens, NULL);
-			continue;
-		}
-		nmembers = array_oids(SPI_getbinval(tuple, desc, 2, &isnull), &members);
+		trackable = isnull;
+		if (trackable)
+			nmembers = array_oids(SPI_getbinval(tuple, desc, 2, &isnull), &members);
 		for (int m = 0; m < nmembers; m++)
 		{
-			int64	   *gen = palloc(sizeof(int64));
-			TimestampTz last_change;
-			const char *reason;
-
-			reporting_read_generations(1, &members[m], gen, &last_change, &reason, true);
-			tables = lappend_oid(tables, members[m]);
-			known = lappend_int(known, *gen >= 0);
-			gens = lappend(gens, gen);
+			if (n == max)
+			{
+				max *= 2;
+				*tables = repalloc(*tables, sizeof(Oid) * max);
+				*untracked = repalloc(*untracked, sizeof(bool) * max);
+			}
+			(*tables)[n] = members[m];
+			(*untracked)[n] = !trackable;
+			n++;
 		}
 	}
+	return n;
+}
 
-	n = list_length(tables);
+/*
+ * Record, for a refresh about to take its snapshot, the generation of every
+ * table its sources stand for: each table with its ancestors and
+ * descendants, each materialized view.  Per table, not summed per source, so
+ * that a partition attached or detached can never cancel out a change.  A
+ * source that cannot be tracked is recorded itself, with a NULL generation.
+ * Must run before the snapshot is taken.  In a REPEATABLE READ or
+ * SERIALIZABLE transaction the snapshot may be older than this read, so
+ * nothing can be proven: the epoch is left unknown.  The database is
+ * recorded too: a copy of this database (CREATE DATABASE ... TEMPLATE) has
+ * the same runs but generations of its own.  Call inside SPI, as the
+ * extension's owner; the arrays are built in resultcxt, which must outlive
+ * the SPI connection.
+ */
+void
+reporting_capture_generations(Oid relid, ReportingTracking *tracking,
+							  MemoryContext resultcxt)
+{
+	MemoryContext spicxt;
+	const char *blocker;
+	Oid		   *tables;
+	bool	   *untracked;
+	int64	   *gens;
+	TimestampTz *times;
+	const char **reasons;
+	Datum	   *table_datums;
+	Datum	   *gen_datums;
+	bool	   *gen_nulls;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	memset(tracking, 0, sizeof(*tracking));
+	blocker = prepared_transactions_blocker();
+	n = list_recorded_tables(relid, &tables, &untracked);
+
+	gens = palloc(sizeof(int64) * Max(n, 1));
+	times = palloc(sizeof(TimestampTz) * Max(n, 1));
+	reasons = palloc(sizeof(char *) * Max(n, 1));
+	reporting_read_generations(n, tables, gens, times, reasons, true);
+
 	table_datums = palloc(sizeof(Datum) * Max(n, 1));
 	gen_datums = palloc(sizeof(Datum) * Max(n, 1));
 	gen_nulls = palloc(sizeof(bool) * Max(n, 1));
-	i = 0;
-	forthree(lc1, tables, lc2, known, lc3, gens)
+	for (int i = 0; i < n; i++)
 	{
-		table_datums[i] = ObjectIdGetDatum(lfirst_oid(lc1));
-		gen_nulls[i] = !lfirst_int(lc2);
-		gen_datums[i] = gen_nulls[i] ? (Datum) 0 : Int64GetDatum(*(int64 *) lfirst(lc3));
-		i++;
+		table_datums[i] = ObjectIdGetDatum(tables[i]);
+		gen_nulls[i] = untracked[i] || gens[i] < 0 || blocker != NULL;
+		gen_datums[i] = gen_nulls[i] ? (Datum) 0 : Int64GetDatum(gens[i]);
 	}
 
 	dims[0] = n;
@@ -189,35 +240,47 @@ reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 	MemoryContextSwitchTo(spicxt);
 	tracking->epoch_known = reporting_tracking_active() && !IsolationUsesXactSnapshot();
 	tracking->epoch = reporting_tracking_epoch();
+	tracking->database = MyDatabaseId;
 	tracking->valid = true;
 }
 
 /*
  * reporting._generation(members regclass[])
  *		RETURNS record (epoch int8, generation int8, last_change timestamptz,
- *		reason text)
+ *		reason text, own_write bool)
  *
  * The current generation of one source (summed over its members), for
  * comparison with what a refresh recorded.  epoch and generation are NULL,
- * with a reason, when they are unknown.
+ * with a reason, when they are unknown.  own_write says the current
+ * transaction has written a member: its changes count, but are not
+ * committed yet.  SQL objects before 0.4.0 declare four columns.
  */
 Datum
 reporting_generation(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
 	Oid		   *members;
 	int			n;
 	TimestampTz last_change;
 	const char *reason;
+	const char *blocker;
 	int64		gen;
+	bool		own_write = false;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	settle_prepared_marks();
+	blocker = prepared_transactions_blocker();
 	n = array_oids(PG_GETARG_DATUM(0), &members);
 	gen = sum_generations(n, members, &last_change, &reason);
+	if (blocker != NULL && n > 0)
+	{
+		gen = -1;
+		reason = blocker;
+	}
+	for (int i = 0; i < n; i++)
+		own_write |= reporting_written_by_this_transaction(members[i]);
 
 	values[0] = Int64GetDatum(reporting_tracking_epoch());
 	nulls[0] = !reporting_tracking_active();
@@ -227,5 +290,6 @@ reporting_generation(PG_FUNCTION_ARGS)
 	nulls[2] = gen < 0 || last_change == 0;
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[3] = reason == NULL;
+	values[4] = BoolGetDatum(own_write);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -4,35 +4,54 @@
  *		Change tracking: knowing, exactly and cheaply, whether a report can
  *		have missed a committed change to one of its sources.
  *
- * A statement-level trigger (reporting.track_change) on every source table
- * notes the table in a per-transaction set; it writes nothing and takes no
- * lock.  When the transaction commits, a transaction callback bumps a
- * change generation per (database, table) in shared memory.  A refresh reads
- * the generations of its sources before it takes its snapshot and records
- * them; the report is fresh while every generation still equals what was
- * recorded.  See "The staleness invariant" in DESIGN.md.
+ * Writes are noted in the writing backend, with no object on users' tables
+ * (see "Tracking" in DESIGN.md):
+ *	- the executor: each result relation of a plan (INSERT, UPDATE, DELETE,
+ *	  MERGE, writable CTEs, rules, SPI, referential actions), from the
+ *	  ExecutorStart hook;
+ *	- utility commands: COPY FROM, TRUNCATE (with the tables CASCADE
+ *	  reaches), ATTACH / DETACH PARTITION, INHERIT / NO INHERIT, CREATE
+ *	  TABLE ... PARTITION OF / INHERITS (a change of the parent) and REFRESH
+ *	  MATERIALIZED VIEW (the "change" of a report others are built on);
+ *	- DROP of a table that has parents (its rows leave the parents), from the
+ *	  object access hook;
+ *	- logical-replication apply, which bypasses the executor's hooks: at the
+ *	  commit of an applied transaction, every table of the subscription.
+ * A write is noted for the relation written only; a reader of generations
+ * takes each source together with its ancestors and descendants (see
+ * reporting._tracked_sources), so a row routed through a parent into a
+ * partition, or written straight into an inheritance child, is never missed.
+ *
+ * A noted relation goes into a small per-transaction set.  When a
+ * transaction that has an xid commits, a transaction callback bumps a change
+ * generation per (database, relation) in shared memory, for the relations
+ * that have an entry there: an entry is made when a refresh first records
+ * the relation, so writers of tables no report reads pay one hash lookup at
+ * commit and nothing else.  A refresh reads the generations of its sources
+ * before it takes its snapshot and records them; the report is unchanged
+ * while every generation still equals what was recorded.
  *
  * Shared state and locking
  * ------------------------
  * TrackerShared and the hash table of TrackerEntry are guarded by one
  * LWLock (tranche "reporting"):
- *	- the set of entries and the "prepared" marks change only under the lock
- *	  held exclusively (a commit that writes a table the tracker has not seen
- *	  yet, a PREPARE, clearing marks);
+ *	- entries are created (by a refresh recording a relation, or by a
+ *	  PREPARE) and removed (when their relation or database is dropped) only
+ *	  under the lock held exclusively, as are the "prepared" marks;
  *	- an entry's generation and last_change are atomics: a commit bumps them
  *	  holding the lock shared, so committers never wait for each other;
  *	- readers hold the lock shared.
  * The epoch is set once when shared memory is initialised (every postmaster
  * start and every crash restart) and never changes afterwards, so it may be
- * read without the lock.  When the table is full, "overflowed" is set and
- * every table without an entry reads as unknown until the next restart; a
- * table written by a prepared transaction is marked "prepared" (unknown)
- * until no prepared transaction remains in the cluster.
+ * read without the lock.  A table written by a prepared transaction is
+ * marked "prepared" (unknown) until no prepared transaction remains; when a
+ * PREPARE finds the table full, "prepared_lost" makes every generation
+ * unknown until then.
  *
- * The per-transaction set lives in TopTransactionContext.  Each member
- * counts the bumps it owes at commit: one for the writes so far, plus one
- * more for writes made after a refresh in the same transaction recorded the
- * table, so that such writes are never taken as included in that refresh.
+ * The per-transaction sets live in TopTransactionContext.  Each pending
+ * member counts the bumps it owes at commit: one for the writes so far, plus
+ * one more for writes made after a refresh in the same transaction recorded
+ * the relation, so that such writes are never taken as included in it.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,21 +59,34 @@
 
 #include <limits.h>
 
-#include "access/xact.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/heap.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_subscription_rel.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/parsetree.h"
 #include "port/atomics.h"
+#include "replication/logicalworker.h"
+#include "replication/worker_internal.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "tcop/utility.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "tracking.h"
 
 PG_FUNCTION_INFO_V1(reporting_track_change);
 
@@ -67,7 +99,7 @@ typedef struct TrackerKey
 typedef struct TrackerEntry
 {
 	TrackerKey	key;
-	pg_atomic_uint64 generation;	/* committed changes since the epoch began */
+	pg_atomic_uint64 generation;	/* committed changes since the entry was made */
 	pg_atomic_uint64 last_change;	/* commit time (TimestampTz) of the latest */
 	bool		prepared;		/* written by a prepared transaction */
 	int64		prepared_stamp; /* prepare_stamp when it was marked */
@@ -77,19 +109,26 @@ typedef struct TrackerShared
 {
 	LWLock	   *lock;
 	int64		epoch;			/* changes at every shared memory init */
-	bool		overflowed;		/* a change found the table full */
+	bool		prepared_lost;	/* a PREPARE found the table full */
 	int			nprepared;		/* entries with prepared set */
 	int64		prepare_stamp;	/* prepared transactions published so far */
 } TrackerShared;
 
-/* one table written by the current transaction */
+/* one relation written by the current transaction */
 typedef struct PendingTable
 {
 	Oid			relid;
 	int			bumps;			/* generations to add at commit */
 	bool		recorded;		/* a refresh in this transaction read it */
-	bool		published;		/* bumped already, during commit */
 } PendingTable;
+
+/* a growable array of relations, in TopTransactionContext */
+typedef struct OidSet
+{
+	Oid		   *oids;
+	int			n;
+	int			max;
+} OidSet;
 
 /* GUC: entries in the shared table */
 int			reporting_max_tracked_tables = 10000;
@@ -101,39 +140,59 @@ static PendingTable *pending = NULL;
 static int	npending = 0;
 static int	maxpending = 0;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+/* relations and databases dropped by the current transaction */
+static OidSet dropped_relations = {NULL, 0, 0};
+static OidSet dropped_databases = {NULL, 0, 0};
+
+/* the reason a generation is unknown, one literal per case */
+#define REASON_OFF "change tracking is off: reporting is not in shared_preload_libraries"
+#define REASON_FULL "the change tracker's table is full (raise reporting.max_tracked_tables)"
+#define REASON_PREPARED "a prepared transaction changed it"
+#define REASON_PREPARED_LOST "a prepared transaction changed tables the change tracker had no room for (raise reporting.max_tracked_tables)"
+
+/*
+ * Define reporting.max_tracked_tables.  A PGC_POSTMASTER setting can only be
+ * defined while preloading.
+ */
+void
+reporting_tracking_define_gucs(void)
+{
+	DefineCustomIntVariable("reporting.max_tracked_tables",
+							"Tables whose changes can be tracked, across all databases.",
+							"Tables read by registered views take one entry each, from their first refresh on. "
+							"When the table is full, reports on tables without an entry read as unknown, never as fresh.",
+							&reporting_max_tracked_tables,
+							10000, 100, INT_MAX / 2,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+}
 
 /* Request the shared memory and the LWLock (postmaster, preload only). */
-static void
-tracker_shmem_request(void)
+void
+reporting_tracking_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(TrackerShared)));
 	RequestAddinShmemSpace(hash_estimate_size(reporting_max_tracked_tables,
 											  sizeof(TrackerEntry)));
 	RequestNamedLWLockTranche("reporting", 1);
 }
 
-/* Create or attach to the shared state; a new epoch when it is created. */
-static void
-tracker_shmem_startup(void)
+/*
+ * Create or attach to the shared state; a new epoch when it is created.
+ * Called with AddinShmemInitLock held.
+ */
+void
+reporting_tracking_shmem_startup(void)
 {
 	HASHCTL		info;
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	tracker = ShmemInitStruct("reporting tracker", sizeof(TrackerShared), &found);
 	if (!found)
 	{
 		tracker->lock = &(GetNamedLWLockTranche("reporting"))->lock;
 		tracker->epoch = (int64) GetCurrentTimestamp();
-		tracker->overflowed = false;
+		tracker->prepared_lost = false;
 		tracker->nprepared = 0;
 		tracker->prepare_stamp = 0;
 	}
@@ -144,7 +203,6 @@ tracker_shmem_startup(void)
 								 reporting_max_tracked_tables,
 								 reporting_max_tracked_tables,
 								 &info, HASH_ELEM | HASH_BLOBS);
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* True when this backend can track changes (the library was preloaded). */
@@ -154,23 +212,47 @@ reporting_tracking_active(void)
 	return tracker != NULL;
 }
 
-/* The current epoch, or 0 when tracking is off. */
+/*
+ * The current epoch, or 0 when tracking is off.  It is the time shared
+ * memory was initialised (a TimestampTz), which also tells which prepared
+ * transactions survived a restart.
+ */
 int64
 reporting_tracking_epoch(void)
 {
 	return tracker ? tracker->epoch : 0;
 }
 
+/* Add relid to a per-transaction set, unless it is there. */
+static void
+oidset_add(OidSet *set, Oid relid)
+{
+	MemoryContext old;
+
+	for (int i = 0; i < set->n; i++)
+		if (set->oids[i] == relid)
+			return;
+	if (set->n == set->max)
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		set->max = set->max ? set->max * 2 : 8;
+		set->oids = set->oids ? repalloc(set->oids, set->max * sizeof(Oid))
+			: palloc(set->max * sizeof(Oid));
+		MemoryContextSwitchTo(old);
+	}
+	set->oids[set->n++] = relid;
+}
+
 /*
- * Note that the current transaction changed relid.  Called by the trigger on
- * every write statement, so it only appends to a small array.
+ * Note that the current transaction changed relid.  Called for every write
+ * statement, so it only appends to a small array.
  */
 void
 reporting_note_change(Oid relid)
 {
 	MemoryContext old;
 
-	if (tracker == NULL)
+	if (tracker == NULL || !OidIsValid(relid))
 		return;
 	for (int i = 0; i < npending; i++)
 	{
@@ -184,19 +266,221 @@ reporting_note_change(Oid relid)
 			return;
 		}
 	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
 	if (npending == maxpending)
 	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
 		maxpending = maxpending ? maxpending * 2 : 8;
 		pending = pending ? repalloc(pending, maxpending * sizeof(PendingTable))
 			: palloc(maxpending * sizeof(PendingTable));
+		MemoryContextSwitchTo(old);
 	}
-	MemoryContextSwitchTo(old);
 	pending[npending].relid = relid;
 	pending[npending].bumps = 1;
 	pending[npending].recorded = false;
-	pending[npending].published = false;
 	npending++;
+}
+
+/*
+ * The ExecutorStart hook's half: note every result relation of the plan.
+ * PlannedStmt.resultRelations lists the target of every ModifyTable node of
+ * the plan (writable CTEs included) and, for a partitioned target, its root
+ * and the leaf partitions it may write.  A plan that writes nothing costs
+ * one test.
+ */
+void
+reporting_note_plan_writes(PlannedStmt *pstmt)
+{
+	ListCell   *lc;
+
+	if (tracker == NULL || pstmt->resultRelations == NIL)
+		return;
+	foreach(lc, pstmt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), pstmt->rtable);
+
+		if (rte->rtekind == RTE_RELATION)
+			reporting_note_change(rte->relid);
+	}
+}
+
+/* The relation a RangeVar names now, or InvalidOid; takes no lock. */
+static Oid
+relation_of(RangeVar *rv)
+{
+	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/*
+ * TRUNCATE: the tables named, and with CASCADE every table a foreign key
+ * reaches from them, as ExecuteTruncate finds them.  Descendants truncated
+ * with their parent need no note of their own: readers of a descendant look
+ * at its ancestors too.
+ */
+static void
+note_truncate(TruncateStmt *stmt)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+	{
+		Oid			relid = relation_of((RangeVar *) lfirst(lc));
+
+		if (OidIsValid(relid))
+			relids = lappend_oid(relids, relid);
+	}
+	if (stmt->behavior == DROP_CASCADE)
+	{
+		List	   *more = relids;
+
+		while (more != NIL)
+		{
+			List	   *found = heap_truncate_find_FKs(more);
+			List	   *fresh = NIL;
+
+			foreach(lc, found)
+				if (!list_member_oid(relids, lfirst_oid(lc)))
+					fresh = lappend_oid(fresh, lfirst_oid(lc));
+			relids = list_concat(relids, fresh);
+			more = fresh;
+		}
+	}
+	foreach(lc, relids)
+		reporting_note_change(lfirst_oid(lc));
+}
+
+/*
+ * ALTER TABLE subcommands that move rows in or out of what a parent holds:
+ * ATTACH / DETACH PARTITION (stmt->relation is the parent) and INHERIT /
+ * NO INHERIT (stmt->relation is the child, the parent is the argument).
+ */
+static void
+note_alter_table(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_AttachPartition:
+			case AT_DetachPartition:
+			case AT_DetachPartitionFinalize:
+				reporting_note_change(relation_of(stmt->relation));
+				break;
+			case AT_AddInherit:
+			case AT_DropInherit:
+				reporting_note_change(relation_of((RangeVar *) cmd->def));
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/*
+ * The ProcessUtility hook's half, called before the command runs (finished
+ * false) and after it succeeded (finished true).  Noting before is safe: a
+ * command that fails aborts the (sub)transaction, and a note that outlives a
+ * rolled-back subtransaction only costs a needless refresh.
+ */
+void
+reporting_note_utility(Node *parsetree, bool finished)
+{
+	if (tracker == NULL)
+		return;
+	if (finished)
+	{
+		/* a refresh is the "change" of a report others are built on */
+		if (IsA(parsetree, RefreshMatViewStmt))
+			reporting_note_change(relation_of(((RefreshMatViewStmt *) parsetree)->relation));
+		return;
+	}
+	switch (nodeTag(parsetree))
+	{
+		case T_CopyStmt:
+			if (((CopyStmt *) parsetree)->is_from)
+				reporting_note_change(relation_of(((CopyStmt *) parsetree)->relation));
+			break;
+		case T_TruncateStmt:
+			note_truncate((TruncateStmt *) parsetree);
+			break;
+		case T_AlterTableStmt:
+			note_alter_table((AlterTableStmt *) parsetree);
+			break;
+		case T_CreateStmt:
+			{
+				ListCell   *lc;
+
+				/* a new partition or child: its parent's contents may move */
+				foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
+					reporting_note_change(relation_of((RangeVar *) lfirst(lc)));
+				break;
+			}
+		default:
+			break;
+	}
+}
+
+/* Note the parents of relid: dropping it takes its rows out of them. */
+static void
+note_parents(Oid relid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		reporting_note_change(((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * The object access hook's half, for OAT_DROP: a dropped relation is a
+ * change of its parents (pg_inherits still lists them at this point), and
+ * its entry, like the entries of a dropped database, is reclaimed when the
+ * transaction commits.
+ */
+void
+reporting_note_drop(Oid classId, Oid objectId, int subId)
+{
+	if (tracker == NULL || subId != 0)
+		return;
+	if (classId == RelationRelationId)
+	{
+		note_parents(objectId);
+		oidset_add(&dropped_relations, objectId);
+	}
+	else if (classId == DatabaseRelationId)
+		oidset_add(&dropped_databases, objectId);
+}
+
+/*
+ * A logical-replication apply or table-sync worker writes without the
+ * executor's hooks.  At the commit of a transaction it applied, every table
+ * of its subscription counts as changed: more than it wrote, never less.
+ * Runs at pre-commit, where the catalog may still be read.
+ */
+static void
+note_replicated_writes(void)
+{
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!IsLogicalWorker() || MySubscription == NULL ||
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	rels = GetSubscriptionRelations(MySubscription->oid);
+	foreach(lc, rels)
+		reporting_note_change(((SubscriptionRelState *) lfirst(lc))->relid);
 }
 
 /* Move an entry's last_change forward to now (never back). */
@@ -211,14 +495,15 @@ entry_touch(TrackerEntry *entry, TimestampTz now)
 }
 
 /*
- * Bump the entries that exist, holding the lock shared: the common case,
- * where committers do not wait for one another.  Returns true when some
- * table still needs an entry.
+ * Bump the entries of the relations written, holding the lock shared, so
+ * that committers do not wait for one another.  Relations without an entry
+ * are read by no report's recorded refresh: nothing to do.  Runs after the
+ * commit is visible to other transactions, and must not fail.
  */
-static bool
-publish_existing(TimestampTz now)
+static void
+publish_commit(void)
 {
-	bool		missing = false;
+	TimestampTz now = 0;
 
 	LWLockAcquire(tracker->lock, LW_SHARED);
 	for (int i = 0; i < npending; i++)
@@ -227,29 +512,28 @@ publish_existing(TimestampTz now)
 		TrackerEntry *entry = hash_search(tracker_hash, &key, HASH_FIND, NULL);
 
 		if (entry == NULL)
-		{
-			missing = true;
 			continue;
-		}
+		if (now == 0)
+			now = GetCurrentTimestamp();
 		pg_atomic_fetch_add_u64(&entry->generation, pending[i].bumps);
 		entry_touch(entry, now);
-		pending[i].published = true;
 	}
 	LWLockRelease(tracker->lock);
-	return missing;
 }
 
 /*
- * Create the missing entries and bump them, and mark the tables of a
- * prepared transaction, holding the lock exclusively.  A full table only
- * sets the overflow flag.
+ * A prepared transaction's writes are published by whoever commits it,
+ * which does not know them: mark their tables "prepared" (unknown) until no
+ * prepared transaction is left, creating entries as needed.  When the table
+ * is full, every generation is unknown meanwhile.
  */
 static void
-publish_exclusive(TimestampTz now, bool prepared)
+publish_prepare(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	LWLockAcquire(tracker->lock, LW_EXCLUSIVE);
-	if (prepared)
-		tracker->prepare_stamp++;
+	tracker->prepare_stamp++;
 	for (int i = 0; i < npending; i++)
 	{
 		TrackerKey	key = {MyDatabaseId, pending[i].relid};
@@ -261,7 +545,7 @@ publish_exclusive(TimestampTz now, bool prepared)
 			: hash_search(tracker_hash, &key, HASH_FIND, &found);
 		if (entry == NULL)
 		{
-			tracker->overflowed = true;
+			tracker->prepared_lost = true;
 			continue;
 		}
 		if (!found)
@@ -270,69 +554,155 @@ publish_exclusive(TimestampTz now, bool prepared)
 			pg_atomic_init_u64(&entry->last_change, 0);
 			entry->prepared = false;
 		}
-		if (!pending[i].published)
+		pg_atomic_fetch_add_u64(&entry->generation, pending[i].bumps);
+		entry_touch(entry, now);
+		if (!entry->prepared)
+			tracker->nprepared++;
+		entry->prepared = true;
+		entry->prepared_stamp = tracker->prepare_stamp;
+	}
+	LWLockRelease(tracker->lock);
+}
+
+/* Remove one entry, keeping the count of prepared marks right. */
+static void
+remove_entry(TrackerKey *key)
+{
+	bool		found;
+	TrackerEntry *entry = hash_search(tracker_hash, key, HASH_FIND, &found);
+
+	if (entry == NULL)
+		return;
+	if (entry->prepared)
+		tracker->nprepared--;
+	(void) hash_search(tracker_hash, key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Reclaim the entries of the relations and databases this transaction
+ * dropped, so that partition churn never fills the table.  After commit:
+ * must not fail.
+ */
+static void
+reclaim_dropped(void)
+{
+	LWLockAcquire(tracker->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < dropped_relations.n; i++)
+	{
+		TrackerKey	key = {MyDatabaseId, dropped_relations.oids[i]};
+
+		remove_entry(&key);
+	}
+	if (dropped_databases.n > 0)
+	{
+		HASH_SEQ_STATUS scan;
+		TrackerEntry *entry;
+
+		hash_seq_init(&scan, tracker_hash);
+		while ((entry = hash_seq_search(&scan)) != NULL)
 		{
-			pg_atomic_fetch_add_u64(&entry->generation, pending[i].bumps);
-			entry_touch(entry, now);
-		}
-		if (prepared)
-		{
-			if (!entry->prepared)
-				tracker->nprepared++;
-			entry->prepared = true;
-			entry->prepared_stamp = tracker->prepare_stamp;
+			for (int i = 0; i < dropped_databases.n; i++)
+				if (entry->key.dbid == dropped_databases.oids[i])
+				{
+					TrackerKey	key = entry->key;
+
+					remove_entry(&key);
+					break;
+				}
 		}
 	}
 	LWLockRelease(tracker->lock);
 }
 
-/*
- * Publish the transaction's changes.  Runs after the commit is visible to
- * other transactions and must not fail: no allocation, no error.
- */
+/* The transaction is over: its sets went away with TopTransactionContext. */
 static void
-tracker_publish(bool prepared)
+forget_transaction(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (prepared || publish_existing(now))
-		publish_exclusive(now, prepared);
+	pending = NULL;
+	npending = 0;
+	maxpending = 0;
+	memset(&dropped_relations, 0, sizeof(OidSet));
+	memset(&dropped_databases, 0, sizeof(OidSet));
 }
 
-/* Transaction callback: publish on commit or prepare, forget otherwise. */
-static void
-tracker_xact_callback(XactEvent event, void *arg)
+/*
+ * Transaction events (dispatched by init.c): note replicated writes before
+ * commit; publish on commit (only a transaction with an xid changed
+ * anything) or prepare; forget on abort.
+ */
+void
+reporting_tracking_xact_event(XactEvent event)
 {
+	if (tracker == NULL)
+		return;
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			note_replicated_writes();
+			return;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (npending > 0 && tracker != NULL)
-				tracker_publish(false);
+			if (npending > 0 && TransactionIdIsValid(GetTopTransactionIdIfAny()))
+				publish_commit();
+			if (dropped_relations.n > 0 || dropped_databases.n > 0)
+				reclaim_dropped();
 			break;
 		case XACT_EVENT_PREPARE:
-			if (npending > 0 && tracker != NULL)
-				tracker_publish(true);
+			if (npending > 0)
+				publish_prepare();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			break;
 		default:
-			return;				/* pre-commit events: keep the set */
+			return;				/* other pre-commit events: keep the sets */
 	}
-	/* TopTransactionContext is going away with the set in it */
-	pending = NULL;
-	npending = 0;
-	maxpending = 0;
+	forget_transaction();
 }
 
 /*
- * Read the generation of each table in relids (all in the current
- * database), before the caller takes the snapshot of a refresh.  Tables
+ * Make the entries of relids that have none, for a refresh about to record
+ * them; a relation the full table has no room for gets *reason.  Holds the
+ * lock exclusively: refreshes are rare next to commits.
+ */
+static void
+create_entries(int n, const Oid *relids, const char **reasons)
+{
+	LWLockAcquire(tracker->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		TrackerKey	key = {MyDatabaseId, relids[i]};
+		TrackerEntry *entry;
+		bool		found;
+
+		entry = hash_search(tracker_hash, &key, HASH_FIND, &found);
+		if (entry != NULL)
+			continue;
+		if (hash_get_num_entries(tracker_hash) < reporting_max_tracked_tables)
+			entry = hash_search(tracker_hash, &key, HASH_ENTER_NULL, &found);
+		if (entry == NULL)
+		{
+			reasons[i] = REASON_FULL;
+			continue;
+		}
+		pg_atomic_init_u64(&entry->generation, 0);
+		pg_atomic_init_u64(&entry->last_change, 0);
+		entry->prepared = false;
+	}
+	LWLockRelease(tracker->lock);
+}
+
+/*
+ * Read the generation of each relation in relids (all in the current
+ * database).  A refresh (for_refresh) calls this before it takes its
+ * snapshot; relations without an entry get one, so that every commit from
+ * then on is counted.  For status, a relation without an entry has
+ * generation 0 (no refresh recorded it since the epoch began), unless the
+ * table is full: then it may be one the tracker had no room for.  Relations
  * the current transaction has written count with the bumps they will get at
- * its commit, and are marked recorded so that later writes in the same
- * transaction owe one more.  Unknown generations come back as -1 with
- * *reason set.
+ * its commit and, for a refresh, are marked recorded so that later writes in
+ * the same transaction owe one more.  Unknown generations come back as -1
+ * with reasons[i] set.
  */
 void
 reporting_read_generations(int n, const Oid *relids, int64 *generations,
@@ -343,11 +713,12 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 	{
 		generations[i] = -1;
 		last_changes[i] = 0;
-		reasons[i] = tracker == NULL ?
-			"change tracking is off: reporting is not in shared_preload_libraries" : NULL;
+		reasons[i] = tracker == NULL ? REASON_OFF : NULL;
 	}
 	if (tracker == NULL)
 		return;
+	if (for_refresh)
+		create_entries(n, relids, reasons);
 
 	LWLockAcquire(tracker->lock, LW_SHARED);
 	for (int i = 0; i < n; i++)
@@ -355,10 +726,15 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 		TrackerKey	key = {MyDatabaseId, relids[i]};
 		TrackerEntry *entry = hash_search(tracker_hash, &key, HASH_FIND, NULL);
 
-		if (entry == NULL && tracker->overflowed)
-			reasons[i] = "the change tracker's table is full (raise reporting.max_tracked_tables)";
+		if (reasons[i] != NULL)
+			continue;
+		if (tracker->prepared_lost)
+			reasons[i] = REASON_PREPARED_LOST;
 		else if (entry != NULL && entry->prepared)
-			reasons[i] = "a prepared transaction changed it";
+			reasons[i] = REASON_PREPARED;
+		else if (entry == NULL &&
+				 hash_get_num_entries(tracker_hash) >= reporting_max_tracked_tables)
+			reasons[i] = REASON_FULL;
 		else
 		{
 			generations[i] = entry ? (int64) pg_atomic_read_u64(&entry->generation) : 0;
@@ -382,10 +758,23 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 }
 
 /*
- * The number of prepared transactions published so far.  Read it before
- * checking that no prepared transaction is left, then pass it to
- * reporting_clear_prepared_marks: marks made by transactions prepared after
- * the read are kept.
+ * True when the current transaction has written relid (its changes are not
+ * committed yet): what status says about them must not call them committed.
+ */
+bool
+reporting_written_by_this_transaction(Oid relid)
+{
+	for (int i = 0; i < npending; i++)
+		if (pending[i].relid == relid)
+			return true;
+	return false;
+}
+
+/*
+ * The number of prepared transactions published so far, or -1 when no
+ * table is marked.  Read it before checking that no prepared transaction is
+ * left, then pass it to reporting_clear_prepared_marks: marks made by
+ * transactions prepared after the read are kept.
  */
 int64
 reporting_prepare_stamp(void)
@@ -393,9 +782,9 @@ reporting_prepare_stamp(void)
 	int64		stamp;
 
 	if (tracker == NULL)
-		return 0;
+		return -1;
 	LWLockAcquire(tracker->lock, LW_SHARED);
-	stamp = tracker->nprepared > 0 ? tracker->prepare_stamp : -1;
+	stamp = (tracker->nprepared > 0 || tracker->prepared_lost) ? tracker->prepare_stamp : -1;
 	LWLockRelease(tracker->lock);
 	return stamp;
 }
@@ -403,15 +792,14 @@ reporting_prepare_stamp(void)
 /*
  * Forget the "prepared" marks made up to stamp, once the caller has seen
  * that no prepared transaction is left: those that committed have made
- * their changes visible by now, so the marked tables count as changed (their
- * generation moves) and are known again.
+ * their changes visible by now, and their tables' generations were bumped
+ * at PREPARE, so the marked tables count as changed and are known again.
  */
 void
 reporting_clear_prepared_marks(int64 stamp)
 {
 	HASH_SEQ_STATUS scan;
 	TrackerEntry *entry;
-	TimestampTz now = GetCurrentTimestamp();
 
 	if (tracker == NULL)
 		return;
@@ -422,64 +810,19 @@ reporting_clear_prepared_marks(int64 stamp)
 		if (entry->prepared && entry->prepared_stamp <= stamp)
 		{
 			entry->prepared = false;
-			pg_atomic_fetch_add_u64(&entry->generation, 1);
-			entry_touch(entry, now);
 			tracker->nprepared--;
 		}
 	}
+	if (tracker->prepare_stamp <= stamp)
+		tracker->prepared_lost = false;
 	LWLockRelease(tracker->lock);
 }
 
 /*
- * Changes that fire no trigger: a REFRESH of a materialized view (the
- * "change" of a report that others are built on) and attaching or detaching
- * a partition.  Noted once the command has succeeded.
- */
-static void
-tracker_process_utility(PlannedStmt *pstmt, const char *queryString,
-						bool readOnlyTree, ProcessUtilityContext context,
-						ParamListInfo params, QueryEnvironment *queryEnv,
-						DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
-								  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-
-	if (tracker == NULL)
-		return;
-	if (IsA(parsetree, RefreshMatViewStmt))
-	{
-		RefreshMatViewStmt *stmt = (RefreshMatViewStmt *) parsetree;
-
-		reporting_note_change(RangeVarGetRelid(stmt->relation, NoLock, true));
-	}
-	else if (IsA(parsetree, AlterTableStmt))
-	{
-		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
-		ListCell   *lc;
-
-		foreach(lc, stmt->cmds)
-		{
-			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
-
-			if (cmd->subtype == AT_AttachPartition ||
-				cmd->subtype == AT_DetachPartition ||
-				cmd->subtype == AT_DetachPartitionFinalize)
-				reporting_note_change(RangeVarGetRelid(stmt->relation, NoLock, true));
-		}
-	}
-}
-
-/*
- * reporting.track_change(): the statement-level trigger on source tables,
- * and the row-level one (enabled REPLICA) on tables that receive logical
- * replication, whose apply worker fires row triggers only.  Both are AFTER
- * triggers, whose result is ignored.  Without the preloaded library it does
+ * reporting.track_change(): the statement-level trigger that versions of
+ * the SQL objects before 0.4.0 put on source tables.  Kept so that their
+ * triggers keep working (and stay harmless) until they are dropped; the
+ * hooks see the same writes.  Without the preloaded library it does
  * nothing, so that a write never fails because of tracking.
  */
 Datum
@@ -493,31 +836,4 @@ reporting_track_change(PG_FUNCTION_ARGS)
 				 errmsg("reporting.track_change() must be called as a trigger")));
 	reporting_note_change(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
-}
-
-/*
- * Install the hooks.  Shared memory only exists when the library is
- * preloaded; the transaction callback is harmless either way.
- */
-void
-reporting_tracking_init(void)
-{
-	/* a PGC_POSTMASTER setting can only be defined while preloading */
-	if (process_shared_preload_libraries_in_progress)
-	{
-		DefineCustomIntVariable("reporting.max_tracked_tables",
-								"Tables whose changes can be tracked, across all databases.",
-								"When more tables are written, reports on the others read as unknown until a restart.",
-								&reporting_max_tracked_tables,
-								10000, 100, INT_MAX / 2,
-								PGC_POSTMASTER, 0,
-								NULL, NULL, NULL);
-		prev_shmem_request_hook = shmem_request_hook;
-		shmem_request_hook = tracker_shmem_request;
-		prev_shmem_startup_hook = shmem_startup_hook;
-		shmem_startup_hook = tracker_shmem_startup;
-		prev_process_utility_hook = ProcessUtility_hook;
-		ProcessUtility_hook = tracker_process_utility;
-	}
-	RegisterXactCallback(tracker_xact_callback, NULL);
 }

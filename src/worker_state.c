@@ -46,9 +46,6 @@
 
 ReportingWorkerShared *reporting_workers = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 static bool wake_scheduler_at_commit = false;
 static bool wake_launcher_at_commit = false;
 
@@ -66,25 +63,24 @@ workers_shmem_size(void)
 					mul_size(slot_count(), sizeof(ReportingWorkerSlot)));
 }
 
-static void
-workers_shmem_request(void)
+/* Request the workers' shared memory and LWLock (preload only; from init.c). */
+void
+reporting_workers_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(workers_shmem_size()));
 	RequestAddinShmemSpace(MAXALIGN(reporting_running_shmem_size()));
 	RequestNamedLWLockTranche("reporting workers", 1);
 }
 
-static void
-workers_shmem_startup(void)
+/*
+ * Create or attach to the workers' shared state (from init.c, with
+ * AddinShmemInitLock held).
+ */
+void
+reporting_workers_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	reporting_workers = ShmemInitStruct("reporting workers", workers_shmem_size(), &found);
 	if (!found)
 	{
@@ -93,7 +89,6 @@ workers_shmem_startup(void)
 		reporting_workers->nslots = slot_count();
 	}
 	reporting_running_shmem_init();
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* True when refreshes can be handed to workers at all. */
@@ -155,6 +150,8 @@ reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
 		slot->dboid = MyDatabaseId;
 		slot->view = relid;
 		slot->owner = owner;
+		/* the scheduler asks on nobody's behalf (security.c) */
+		slot->requested_by = strcmp(origin, "schedule") == 0 ? InvalidOid : GetUserId();
 		slot->owner_can_login = can_login;
 		strlcpy(slot->origin, origin, sizeof(slot->origin));
 		strlcpy(slot->started_by, started_by, sizeof(slot->started_by));
@@ -367,8 +364,9 @@ wake_after_commit(void)
 		reporting_wake_launcher();
 }
 
-static void
-workers_xact_callback(XactEvent event, void *arg)
+/* Transaction events (dispatched by init.c). */
+void
+reporting_workers_xact_event(XactEvent event)
 {
 	switch (event)
 	{
@@ -422,20 +420,10 @@ reporting_signal_database_workers(Oid dboid, bool scheduler_too)
 		kill(pids[i], SIGTERM);
 }
 
-/*
- * Install the shared memory hooks and the launcher (preload only), and the
- * transaction callback.
- */
+/* Register the launcher (from _PG_init, while preloading). */
 void
 reporting_workers_init(void)
 {
 	if (process_shared_preload_libraries_in_progress)
-	{
-		prev_shmem_request_hook = shmem_request_hook;
-		shmem_request_hook = workers_shmem_request;
-		prev_shmem_startup_hook = shmem_startup_hook;
-		shmem_startup_hook = workers_shmem_startup;
 		reporting_register_launcher();
-	}
-	RegisterXactCallback(workers_xact_callback, NULL);
 }

@@ -11,8 +11,10 @@ shows exactly what its query shows now, row for row, with multiplicity:
 is empty, the query being pg_get_viewdef of the view.  A materialized view
 read by a report counts as a source as it is now (its current contents):
 this checks direct tracking.  Where reporting.status has the column "fresh"
-(transitive freshness), a report called fresh must also equal its query with
-every materialized view it reads replaced, recursively, by that view's query.
+(0.4.0: transitive, and the clock), a report called fresh must also equal
+its query with every materialized view it reads replaced, recursively, by
+that view's query; four more reports then test freshness beyond tracking
+(the date, the time, a table read inside a function, declared or not).
 
 The workload: a partitioned table three levels deep with a default partition,
 an inheritance tree, rules, an auto-updatable view and one with an INSTEAD OF
@@ -112,6 +114,9 @@ CREATE TRIGGER sv_insert INSTEAD OF INSERT ON sv FOR EACH ROW EXECUTE FUNCTION s
 -- read by a report whose owner may only SELECT it (no TRIGGER privilege)
 CREATE TABLE ro (id int NOT NULL, v int NOT NULL);
 
+-- read inside a function: a source the catalog does not show
+CREATE FUNCTION t_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM public.t';
+
 -- not registered, read by a report
 CREATE MATERIALIZED VIEW m_unreg AS SELECT 1 AS k, count(*) AS n FROM t;
 CREATE UNIQUE INDEX ON m_unreg (k);
@@ -144,6 +149,20 @@ REPORTS = [
 REPORT_QUERY = {name: (query, key) for name, query, key in REPORTS}
 # the materialized views each report reads (for transitive freshness)
 UPSTREAM = {"m_mm": ["m_p", "m_h", "m_join"], "m_mm2": ["m_mm"], "m_un": ["m_unreg"]}
+
+# Reports for freshness beyond tracking (issue 11), kept apart from REPORTS so
+# that the random workload of a seed stays what it was: refreshed at step 0
+# and by refresh_all() only.  name, query, unique key, declared sources.
+EXTRA_REPORTS = [
+    # depends on the date only: fresh while the date has not changed
+    ("m_day", "SELECT v % 5 AS b, count(*) FILTER (WHERE d_ok) AS n "
+              "FROM (SELECT v, current_date > date '2000-01-01' AS d_ok FROM t) x GROUP BY 1", "b", None),
+    # depends on the time: never fresh
+    ("m_now", "SELECT v % 5 AS b, count(*) FILTER (WHERE now() > '2000-01-01') AS n FROM t GROUP BY 1", "b", None),
+    # reads t inside a function: unknown unless t is declared
+    ("m_fn", "SELECT 1 AS k, t_count() AS n", "k", None),
+    ("m_fn_decl", "SELECT 1 AS k, t_count() AS n", "k", "t"),
+]
 # reports no other report reads: these may be dropped and re-created
 LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2", "m_un"]
 
@@ -188,7 +207,7 @@ class Oracle:
         self.failed_by_kind = collections.Counter()
         self.errors = collections.Counter()
         self.violations = []
-        self.has_fresh = None                         # reporting.status has "fresh"
+        self.has_fresh = False                        # reporting.status has "fresh" (0.4.0)
         self.upstream_defs = {}                       # upstream view -> query
 
     # --- connections and statements ---------------------------------------
@@ -253,8 +272,20 @@ class Oracle:
         for name, _, _ in REPORTS:
             for sql in self.create_report_sql(name):
                 self.run_sql(self.w, sql)
+        # reporting.status.fresh and register(sources => ...) came with 0.4.0;
+        # without them (0.3.0) the oracle still checks tracking
+        cur.execute("""SELECT EXISTS (SELECT FROM pg_attribute
+                        WHERE attrelid = 'reporting.status'::regclass AND attname = 'fresh'
+                          AND NOT attisdropped)""")
+        self.has_fresh = cur.fetchone()[0]
+        extra = EXTRA_REPORTS if self.has_fresh else []
+        for name, query, key, sources in extra:
+            self.run_sql(self.w, "CREATE MATERIALIZED VIEW %s AS %s" % (name, query))
+            self.run_sql(self.w, "CREATE UNIQUE INDEX ON %s (%s)" % (name, key))
+            self.run_sql(self.w, "SELECT reporting.register('%s', lock_timeout => '1 second'%s)"
+                         % (name, ", sources => '{%s}'" % sources if sources else ""))
         self.step_no = 0
-        for name in list(REPORT_QUERY) + ["m_ro"]:
+        for name in list(REPORT_QUERY) + ["m_ro"] + [e[0] for e in extra]:
             self.run_sql(self.w, "SELECT mode FROM reporting.refresh('%s')" % name)
             self.last_refresh_step[name] = 0
 
@@ -701,12 +732,6 @@ class Oracle:
 
     def check(self):
         cur = self.x.cursor()
-        if self.has_fresh is None:
-            # reporting.status.fresh (0.4.0): transitive freshness
-            cur.execute("""SELECT EXISTS (SELECT FROM pg_attribute
-                            WHERE attrelid = 'reporting.status'::regclass AND attname = 'fresh'
-                              AND NOT attisdropped)""")
-            self.has_fresh = cur.fetchone()[0]
         cur.execute("""SELECT view::text, view::oid, sources_changed, source_changes, unknown_reason, %s
                          FROM reporting.status WHERE view_exists ORDER BY 1"""
                     % ("fresh" if self.has_fresh else "NULL::boolean"))

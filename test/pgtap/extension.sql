@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(40);
+SELECT plan(51);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -16,14 +16,14 @@ SELECT has_column('reporting', 'status', 'next_refresh_at', 'status says when th
 SELECT ok(NOT has_function_privilege('public', 'reporting._scheduled()', 'EXECUTE'),
     'the scheduler''s internal schedule is not callable by PUBLIC');
 SELECT has_function('reporting', 'register',
-    ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval'],
+    ARRAY['regclass', 'interval', 'text', 'text', 'text', 'text', 'interval', 'interval', 'interval', 'regclass[]', 'text'],
     'register has the documented signature');
 SELECT has_function('reporting', 'unregister', ARRAY['regclass'], 'unregister has the documented signature');
 SELECT has_function('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh has the documented signature');
 SELECT has_function('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all has the documented signature');
 SELECT columns_are('reporting', 'runs',
     ARRAY['id', 'view', 'origin', 'status', 'mode', 'started_at', 'finished_at', 'duration',
-          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations'],
+          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations', 'tracking_database'],
     'runs has the documented columns');
 
 -- security properties of every function in the schema
@@ -34,19 +34,31 @@ SELECT is_empty($$
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
     'every function that runs SQL pins search_path to pg_catalog, pg_temp');
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'reporting.track_change()'::regprocedure), NULL,
-    'the change-tracking trigger has no SET clause, which would cost every write a GUC save and restore');
+    'the trigger function kept for triggers of earlier versions has no SET clause, which would cost every write a GUC save and restore');
 SELECT has_function('reporting', 'staleness', ARRAY['regclass'], 'staleness has the documented signature');
+SELECT has_function('reporting', 'freshness', ARRAY['regclass', 'interval'], 'freshness has the documented signature');
+SELECT ok(has_function_privilege('public', 'reporting.freshness(regclass, interval)', 'EXECUTE'),
+    'anyone may ask how fresh a report is (row-level security shows only their own)');
+SELECT columns_are('reporting', 'status',
+    ARRAY['view', 'owner', 'schedule', 'every', 'cron', 'timezone', 'mode', 'refresh_when', 'max_age',
+          'last_started_at', 'last_duration', 'last_status', 'last_mode', 'last_error', 'last_sqlstate',
+          'last_refreshed_at', 'rows', 'age', 'freshness', 'view_exists', 'populated', 'registered_at',
+          'sources_changed', 'last_source_change', 'source_changes', 'unknown_reason', 'next_refresh_at',
+          'consecutive_failures', 'retry_at', 'registered_owner', 'refresh_grantees', 'refresh_blocked',
+          'refresh_blocked_hint', 'fresh', 'as_of', 'lag', 'depends_on_clock',
+          'behind_upstream', 'declared_sources'],
+    'status has the documented columns');
 SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
     (SELECT default_version FROM pg_available_extensions WHERE name = 'reporting'),
     'CREATE EXTENSION installs the default version (through the upgrade scripts)');
-SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY 1) FROM pg_proc p
+SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY p.proname::text COLLATE "C") FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
-    ARRAY['_forget_dropped_views', '_track_new_partitions'],
-    'only the event trigger functions run as SECURITY DEFINER');
+    ARRAY['_forget_dropped_views'],
+    'only the event trigger function runs as SECURITY DEFINER');
 SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
 SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
-SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text)', 'EXECUTE'),
     'register is revoked from PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'reporting.refresh_all()', 'EXECUTE'),
     'refresh_all is revoked from PUBLIC');
@@ -58,13 +70,33 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind IN ('r', 'S')
        AND p.grantee = 0 AND p.privilege_type <> 'SELECT'$$,
     'PUBLIC cannot write the catalog tables');
-SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY 1) FROM pg_class c
+SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY c.relname::text COLLATE "C") FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
-    ARRAY['registrations', 'runs'],
-    'row-level security is enabled on both catalog tables');
-SELECT is((SELECT array_agg(c::regclass::text) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
-    ARRAY['reporting.registrations'],
-    'registrations are dumped by pg_dump; the history is not');
+    ARRAY['refresh_grants', 'registrations', 'runs'],
+    'row-level security is enabled on every catalog table');
+SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text COLLATE "C") FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
+    ARRAY['reporting.refresh_grants', 'reporting.registrations'],
+    'registrations and refresh grants are dumped by pg_dump; the history is not');
+
+-- issue 9: no path to superuser
+SELECT is((SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'reporting'),
+    (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'reporting'),
+    'the schema belongs to the superuser who installed the extension');
+SELECT ok((SELECT rolsuper FROM pg_roles r JOIN pg_namespace n ON n.nspowner = r.oid WHERE n.nspname = 'reporting'),
+    'the schema''s owner is a superuser');
+SELECT is_empty($$
+    SELECT p.grantee FROM pg_namespace n, aclexplode(n.nspacl) p
+     WHERE n.nspname = 'reporting' AND p.privilege_type = 'CREATE' AND p.grantee <> n.nspowner$$,
+    'no other role may create objects in the schema');
+SELECT is((SELECT bool_or(trusted) FROM pg_available_extension_versions WHERE name = 'reporting'), false,
+    'the extension is not trusted: only a superuser installs it');
+SELECT is(current_setting('reporting.enable_superuser_refresh'), 'off',
+    'refreshes that would run as a superuser nobody asked for are off by default');
+SELECT col_not_null('reporting', 'registrations', 'owner', 'every registration records the view''s owner');
+SELECT ok(NOT has_function_privilege('public', 'reporting.grant_refresh(regclass, regrole)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'reporting.revoke_refresh(regclass, regrole)', 'EXECUTE'),
+    'grant_refresh and revoke_refresh are revoked from PUBLIC');
+SELECT has_column('reporting', 'status', 'refresh_blocked', 'status says why the scheduler does not refresh a view');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'v'
@@ -81,8 +113,8 @@ SELECT is_empty($$
     'every table, view and public function has a comment');
 SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_forget_dropped_views'), 'O',
     'the drop event trigger is installed and enabled');
-SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_track_new_partitions'), 'O',
-    'the new-partition event trigger is installed and enabled');
+SELECT is_empty($$SELECT evtname FROM pg_event_trigger WHERE evtname <> 'reporting_forget_dropped_views'$$,
+    'no event trigger keeps change-tracking triggers in step: tracking needs none');
 
 -- the essay's flow, through the extension
 CREATE TABLE tap_orders (id bigint PRIMARY KEY, customer_id bigint, created_at timestamptz NOT NULL,

@@ -1,5 +1,5 @@
-# pg_dump / pg_restore keep the registrations: the configuration table is
-# dumped with the extension, the views it names are resolved again by name
+# pg_dump / pg_restore keep the registrations and refresh grants: the
+# configuration tables are dumped with the extension, the views it names are resolved again by name
 # in the restored database, and refreshing works there.
 use strict;
 use warnings;
@@ -34,7 +34,14 @@ SELECT reporting.register('"Sales $"."Daily ""Revenue"""', every => '5 minutes',
                           lock_timeout => '2 seconds', statement_timeout => '1 minute');
 SELECT reporting.register('public.weekly', cron => '5 0 * * *', timezone => 'Europe/Berlin', mode => 'plain');
 SELECT count(*) FROM reporting.refresh_all();
+-- a refresh grant (a second configuration table, which refers to the first)
+CREATE ROLE "Dashboard Job";
+SELECT reporting.grant_refresh('public.weekly', '"Dashboard Job"');
 });
+my $grants = q{
+SELECT view, grantee, granted_by FROM reporting.refresh_grants ORDER BY view::text COLLATE "C"};
+my $grants_before = $node->safe_psql('source_db', $grants);
+like($grants_before, qr/Dashboard Job/, 'the source database has a refresh grant');
 
 my $registrations = q{
 SELECT view, every, cron, timezone, mode, refresh_when, max_age, lock_timeout, statement_timeout
@@ -65,6 +72,12 @@ foreach my $format ('custom', 'plain')
 
 	is($node->safe_psql($db, $registrations), $before,
 		"registrations survive a $format dump and restore");
+	is($node->safe_psql($db, $grants), $grants_before,
+		"refresh grants survive a $format dump and restore");
+	is( $node->safe_psql($db,
+			q{SELECT bool_and(registered_owner = owner) FROM reporting.status}),
+		't',
+		"the restored registrations keep their owners ($format)");
 	is($node->safe_psql($db, 'SELECT count(*) FROM reporting.runs'), '0',
 		"the history is not part of the $format dump");
 	is( $node->safe_psql($db,

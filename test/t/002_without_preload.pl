@@ -38,13 +38,23 @@ is($node->safe_psql('postgres', q{SELECT coalesce(sources_changed::text, 'unknow
 like($node->safe_psql('postgres', q{SELECT freshness FROM reporting.status}),
 	qr/change tracking is off \(reporting is not in shared_preload_libraries\)$/,
 	'and the status says why');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'reporting_track_changes'}),
-	'1', 'the trigger is in place, ready for when the library is preloaded');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal}),
+	'0', 'registering put nothing on the tables read');
 
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	q{SELECT count(*) FROM reporting.refresh_all(); SET reporting.no_such_setting = 1});
 like($stderr, qr/invalid configuration parameter name "reporting.no_such_setting"/,
 	'the reporting. prefix is reserved: a misspelt setting is an error');
+
+# preloaded later: what was registered is tracked, with nothing to redo
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'reporting'");
+$node->restart;
+$node->safe_psql('postgres', q{SELECT reporting.refresh('totals')});
+is($node->safe_psql('postgres', q{SELECT sources_changed FROM reporting.status}), 'f',
+	'once preloaded, a refresh makes freshness known');
+$node->safe_psql('postgres', q{INSERT INTO orders VALUES (1001, 1)});
+is($node->safe_psql('postgres', q{SELECT sources_changed FROM reporting.status}), 't',
+	'and writes are tracked without registering again');
 
 $node->stop;
 done_testing();

@@ -78,10 +78,13 @@ SELECT pid FROM pg_stat_activity
 
 my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init(allows_streaming => 1);
+# the views here are owned by the test's superuser, which the scheduler
+# refreshes only when told to (test/t/006_security.pl checks the default)
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'reporting'
 max_worker_processes = 16
 restart_after_crash = on
+reporting.enable_superuser_refresh = on
 });
 $node->start;
 
