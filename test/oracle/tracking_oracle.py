@@ -3,15 +3,18 @@
 
 Generates a random workload against a real server with the extension
 installed, and after every step checks the one promise of change tracking:
-a report that reporting.status calls fresh (fresh; for a report that does
-not depend on the clock, the same as sources_changed = false)
+a report that reporting.status calls unchanged (sources_changed = false)
 shows exactly what its query shows now, row for row, with multiplicity:
 
     (TABLE mv EXCEPT ALL (query)) UNION ALL ((query) EXCEPT ALL TABLE mv)
 
 is empty, the query being pg_get_viewdef of the view.  A materialized view
 read by a report counts as a source as it is now (its current contents):
-this checks direct tracking, not transitive freshness.
+this checks direct tracking.  Where reporting.status has the column "fresh"
+(0.4.0: transitive, and the clock), a report called fresh must also equal
+its query with every materialized view it reads replaced, recursively, by
+that view's query; four more reports then test freshness beyond tracking
+(the date, the time, a table read inside a function, declared or not).
 
 The workload: a partitioned table three levels deep with a default partition,
 an inheritance tree, rules, an auto-updatable view and one with an INSTEAD OF
@@ -32,7 +35,7 @@ first drops) its own database, and needs max_prepared_transactions >= 4.
     tracking_oracle.py [--seed N] [--steps N] [--keep-going] [--log FILE]
 
 Seed and steps default to REPORTING_ORACLE_SEED and REPORTING_ORACLE_STEPS,
-else 1 and 1000.  On the first violation it prints the seed, the step, the
+else 1 and 500.  On the first violation it prints the seed, the step, the
 last statements, the report, its status, and the differing rows, and exits 1
 (with --keep-going it refreshes that report, goes on, and exits 1 at the
 end).  It exits 2 when it could not run, or when it judged no report
@@ -56,7 +59,7 @@ except ImportError:  # pragma: no cover
     sys.exit(2)
 
 DEFAULT_SEED = 1
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 500
 LOG_TAIL = 20          # statements shown with a violation
 MAX_PENDING_PREPARED = 2
 
@@ -138,11 +141,14 @@ REPORTS = [
     ("m_t", "SELECT v % 7 AS b, count(*) AS n FROM tview GROUP BY 1", "b"),
     ("m_mm", "SELECT 1 AS k, (SELECT coalesce(sum(n), 0) FROM m_p) AS p_rows, "
              "(SELECT coalesce(sum(n), 0) FROM m_h) AS h_rows, "
-             "(SELECT count(*) FROM m_join) AS customers, "
-             "(SELECT n FROM m_unreg) AS t_rows", "k"),
+             "(SELECT count(*) FROM m_join) AS customers", "k"),
     ("m_mm2", "SELECT k, p_rows + h_rows AS rows FROM m_mm", "k"),
+    # on a materialized view that is not registered
+    ("m_un", "SELECT k, n FROM m_unreg", "k"),
 ]
 REPORT_QUERY = {name: (query, key) for name, query, key in REPORTS}
+# the materialized views each report reads (for transitive freshness)
+UPSTREAM = {"m_mm": ["m_p", "m_h", "m_join"], "m_mm2": ["m_mm"], "m_un": ["m_unreg"]}
 
 # Reports for freshness beyond tracking (issue 11), kept apart from REPORTS so
 # that the random workload of a seed stays what it was: refreshed at step 0
@@ -158,7 +164,7 @@ EXTRA_REPORTS = [
     ("m_fn_decl", "SELECT 1 AS k, t_count() AS n", "k", "t"),
 ]
 # reports no other report reads: these may be dropped and re-created
-LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2"]
+LEAF_REPORTS = ["m_p1", "m_p1a", "m_p3", "m_pdef", "m_h2", "m_honly", "m_hx", "m_o", "m_t", "m_mm2", "m_un"]
 
 # a report owned by RO_ROLE, which may only read ro
 RO_ROLE = "reporting_oracle_reader"
@@ -174,10 +180,6 @@ P_RANGES = {
 P_TABLES = ["p", "p1", "p1_a", "p1_b", "p2", "p3", "p_def"]
 H_TABLES = ["h", "h1", "h2", "h2a", "hx", "t", "ro"]    # (id, v)
 VIEWS = {"pv", "sv", "tview", "hv", "q"}               # always there (q is a table with a rule)
-
-
-def quote_literal(s):
-    return "'" + s.replace("'", "''") + "'"
 
 
 class Violation(Exception):
@@ -205,6 +207,8 @@ class Oracle:
         self.failed_by_kind = collections.Counter()
         self.errors = collections.Counter()
         self.violations = []
+        self.has_fresh = False                        # reporting.status has "fresh" (0.4.0)
+        self.upstream_defs = {}                       # upstream view -> query
 
     # --- connections and statements ---------------------------------------
 
@@ -268,13 +272,20 @@ class Oracle:
         for name, _, _ in REPORTS:
             for sql in self.create_report_sql(name):
                 self.run_sql(self.w, sql)
-        for name, query, key, sources in EXTRA_REPORTS:
+        # reporting.status.fresh and register(sources => ...) came with 0.4.0;
+        # without them (0.3.0) the oracle still checks tracking
+        cur.execute("""SELECT EXISTS (SELECT FROM pg_attribute
+                        WHERE attrelid = 'reporting.status'::regclass AND attname = 'fresh'
+                          AND NOT attisdropped)""")
+        self.has_fresh = cur.fetchone()[0]
+        extra = EXTRA_REPORTS if self.has_fresh else []
+        for name, query, key, sources in extra:
             self.run_sql(self.w, "CREATE MATERIALIZED VIEW %s AS %s" % (name, query))
             self.run_sql(self.w, "CREATE UNIQUE INDEX ON %s (%s)" % (name, key))
             self.run_sql(self.w, "SELECT reporting.register('%s', lock_timeout => '1 second'%s)"
                          % (name, ", sources => '{%s}'" % sources if sources else ""))
         self.step_no = 0
-        for name in list(REPORT_QUERY) + ["m_ro"] + [e[0] for e in EXTRA_REPORTS]:
+        for name in list(REPORT_QUERY) + ["m_ro"] + [e[0] for e in extra]:
             self.run_sql(self.w, "SELECT mode FROM reporting.refresh('%s')" % name)
             self.last_refresh_step[name] = 0
 
@@ -599,7 +610,7 @@ class Oracle:
         st = self.state()
         kinds = [("txn", 34), ("autocommit", 20), ("refresh", 24), ("refresh_in_txn", 6),
                  ("truncate", 4), ("ddl", 9), ("refresh_all", 2), ("refresh_outside", 3),
-                 ("recreate_report", 1)]
+                 ("recreate_report", 1), ("refresh_chain", 4)]
         if self.pending:
             kinds.append(("finish_prepared", 25))
         names = [k for k, _ in kinds]
@@ -614,7 +625,8 @@ class Oracle:
             r = self.rng.random()
             if (r < 0.12 and self.prepared_ok and len(self.pending) < MAX_PENDING_PREPARED):
                 self.prepared_total += 1
-                gid = "oracle_%d_%d" % (self.seed, self.step_no)
+                # unique in the cluster, whatever other runs left behind
+                gid = "%s_%d_%d" % (self.dbname, self.seed, self.step_no)
                 if self.run_txn(kind, actions, ending="PREPARE TRANSACTION '%s'" % gid):
                     self.pending.append(gid)
             elif r < 0.25:
@@ -660,6 +672,20 @@ class Oracle:
                 for view, status, _ in cur.fetchall():
                     if status == "refreshed":
                         self.last_refresh_step[view] = self.step_no
+        elif kind == "refresh_chain":
+            # every report on reports and what it is built on, upstream
+            # first: without this they are hardly ever fresh through their
+            # chain
+            self.run_single(kind, "REFRESH MATERIALIZED VIEW m_unreg")
+            if self.rng.random() < 0.5:
+                cur = self.run_single(kind, "SELECT view::text, status, error FROM reporting.refresh_all()")
+                for view, status, _ in (cur.fetchall() if cur is not None else []):
+                    if status == "refreshed":
+                        self.last_refresh_step[view] = self.step_no
+            else:
+                for name in UPSTREAM["m_mm"] + ["m_mm", "m_mm2", "m_un"]:
+                    if self.run_single(kind, self.refresh_sql(name)) is not None:
+                        self.last_refresh_step[name] = self.step_no
         elif kind == "refresh_outside":
             name = self.rng.choice(list(REPORT_QUERY) + ["m_ro", "m_unreg"])
             how = "CONCURRENTLY " if self.rng.random() < 0.5 else ""
@@ -682,36 +708,69 @@ class Oracle:
 
     # --- the check ------------------------------------------------------------
 
+    def diff_sql(self, mv, query):
+        return ("SELECT 'only in the report' AS side, a.* FROM (TABLE %s EXCEPT ALL (%s)) a "
+                "UNION ALL "
+                "SELECT 'only in its query', b.* FROM ((%s) EXCEPT ALL TABLE %s) b" % (mv, query, query, mv))
+
+    def truth_query(self, name, query):
+        """The query of a report with every materialized view it reads
+        replaced by that view's own truth (a CTE of the same name hides the
+        relation): what a report that has missed nothing, transitively,
+        must show."""
+        ups = UPSTREAM.get(name)
+        if not ups:
+            return query
+        ctes = []
+        for up in ups:
+            if up not in self.upstream_defs:
+                cur = self.x.cursor()
+                cur.execute("SELECT pg_get_viewdef(%s::regclass)", (up,))
+                self.upstream_defs[up] = cur.fetchone()[0].strip().rstrip(";")
+            ctes.append("%s AS (%s)" % (up, self.truth_query(up, self.upstream_defs[up])))
+        return "WITH %s %s" % (", ".join(ctes), query)
+
     def check(self):
         cur = self.x.cursor()
-        cur.execute("""SELECT view::text, view::oid, sources_changed, source_changes, unknown_reason, fresh
-                         FROM reporting.status WHERE view_exists ORDER BY 1""")
+        cur.execute("""SELECT view::text, view::oid, sources_changed, source_changes, unknown_reason, %s
+                         FROM reporting.status WHERE view_exists ORDER BY 1"""
+                    % ("fresh" if self.has_fresh else "NULL::boolean"))
         rows = cur.fetchall()
         resync = []
         for name, oid, changed, changes, reason, fresh in rows:
-            # fresh: nothing missed, through upstream views and the clock
-            # (for a report that does not depend on the clock, the same as
-            # sources_changed = false)
-            verdict = "unchanged" if fresh else {False: "changed", True: "changed", None: "unknown"}[changed]
-            changed = False if fresh else (True if changed is not None else None)
+            verdict = {False: "unchanged", True: "changed", None: "unknown"}[changed]
             query = self.viewdefs.get(oid)
             if query is None:
                 cur.execute("SELECT pg_get_viewdef(%s::oid)", (oid,))
                 query = cur.fetchone()[0].strip().rstrip(";")
                 self.viewdefs[oid] = query
             mv = self.ident(name)
-            cur.execute(
-                "SELECT 'only in the report' AS side, a.* FROM (TABLE %s EXCEPT ALL (%s)) a "
-                "UNION ALL "
-                "SELECT 'only in its query', b.* FROM ((%s) EXCEPT ALL TABLE %s) b" % (mv, query, query, mv))
+            cur.execute(self.diff_sql(mv, query))
             diff = cur.fetchall()
+            columns = [d[0] for d in cur.description]
             self.checks += 1
             self.verdicts[name][verdict] += 1
             if diff:
                 self.verdicts[name][verdict + ", differed"] += 1
             if changed is False and diff:
-                self.violation(name, query, changes, reason, diff, [d[0] for d in cur.description])
+                self.violation(name, query, diff, columns,
+                               "is called unchanged (sources_changed = false) but differs from its query")
                 resync.append(name)
+                continue
+            if fresh:
+                # called fresh: equal to its query with every materialized
+                # view it reads brought up to date, recursively
+                truth = self.truth_query(name, query)
+                if truth != query:
+                    cur.execute(self.diff_sql(mv, truth))
+                    diff = cur.fetchall()
+                self.verdicts[name]["fresh"] += 1
+                if diff:
+                    self.verdicts[name]["fresh, differed"] += 1
+                    self.violation(name, truth, diff, columns,
+                                   "is called fresh (status.fresh) but differs from its query "
+                                   "with the materialized views it reads brought up to date")
+                    resync.append(name)
         # with --keep-going: go on from refreshed reports (only now: a refresh
         # changes what the reports read after it see)
         for name in resync:
@@ -722,10 +781,9 @@ class Oracle:
             except psycopg2.Error as e:
                 self.note_error("resync", e)
 
-    def violation(self, name, query, changes, reason, diff, columns):
+    def violation(self, name, query, diff, columns, what):
         out = []
-        out.append("VIOLATION: report %s is called fresh (status.fresh) "
-                   "but differs from its query" % name)
+        out.append("VIOLATION: report %s %s" % (name, what))
         out.append("  seed %d, step %d (replay: --seed %d --steps %d)"
                    % (self.seed, self.step_no, self.seed, self.step_no))
         out.append("  query: %s" % " ".join(query.split()))
@@ -782,10 +840,12 @@ class Oracle:
             out.append("  violations (step, report): " + ", ".join("%d %s" % v for v in self.violations))
         print("\n".join(out), flush=True)
 
-    @staticmethod
-    def verdict_text(c):
-        return ", ".join("%s %d (%d differed)" % (v, c[v], c[v + ", differed"])
+    def verdict_text(self, c):
+        text = ", ".join("%s %d (%d differed)" % (v, c[v], c[v + ", differed"])
                          for v in ("unchanged", "changed", "unknown"))
+        if self.has_fresh:
+            text += "; fresh %d (%d differed)" % (c["fresh"], c["fresh, differed"])
+        return text
 
     def run(self):
         started = time.monotonic()
