@@ -114,24 +114,37 @@ reporting_qualified_name(Oid relid)
  * The role that owns the installed extension.  Catalog writes run as this
  * role, which CREATE EXTENSION requires to be a superuser.
  */
-static Oid
-extension_owner(void)
+/*
+ * The fixed-size fields of the extension's pg_extension row (owner,
+ * namespace), or false when it is not installed here.
+ */
+static bool
+load_extension_row(FormData_pg_extension *row)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	Oid			owner = InvalidOid;
+	bool		found;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
 				F_NAMEEQ, CStringGetDatum(REPORTING_EXTENSION_NAME));
 	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	found = HeapTupleIsValid(tuple);
+	if (found)
+		memcpy(row, GETSTRUCT(tuple), offsetof(FormData_pg_extension, extrelocatable));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static Oid
+extension_owner(void)
+{
+	FormData_pg_extension row;
+	Oid			owner = load_extension_row(&row) ? row.extowner : InvalidOid;
 
 	if (!OidIsValid(owner))
 		ereport(ERROR,
@@ -155,9 +168,6 @@ extension_owner(void)
 ReportingSchemaProblem
 reporting_schema_problem(void)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
 	HeapTuple	tuple;
 	Oid			extnamespace = InvalidOid;
 	Oid			owner;
@@ -165,16 +175,12 @@ reporting_schema_problem(void)
 	Datum		d;
 	ReportingSchemaProblem problem = SCHEMA_TRUSTED;
 
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum(REPORTING_EXTENSION_NAME));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		extnamespace = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	{
+		FormData_pg_extension row;
 
+		if (load_extension_row(&row))
+			extnamespace = row.extnamespace;
+	}
 	if (!OidIsValid(extnamespace))
 		return SCHEMA_NO_EXTENSION;
 	if (get_namespace_oid(REPORTING_SCHEMA_NAME, true) != extnamespace)
@@ -381,6 +387,20 @@ reporting_require_registration(Oid relid, ReportingRegistration *reg)
 				 errmsg("materialized view \"%s\" is not registered",
 						reporting_display_name(relid)),
 				 errhint("Register it first with reporting.register().")));
+}
+
+/* The role that owns a relation; raises an internal error when it is gone. */
+Oid
+reporting_owner_of(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
 }
 
 /*

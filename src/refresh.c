@@ -190,20 +190,6 @@ set_lock_timeout(int64 lock_timeout_ms)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/* the role owning a relation */
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 /* what an error during a refresh's query says about the refresh */
 typedef struct RefreshErrorContext
 {
@@ -446,7 +432,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	result->started_at = GetCurrentTimestamp();
 	reporting_check_refreshable(relid);
 	reporting_require_registration(relid, &reg);
-	check_refresh_on_behalf(relid, relation_owner(relid), requested_mode);
+	check_refresh_on_behalf(relid, reporting_owner_of(relid), requested_mode);
 	if (strcmp(requested_mode, "auto") == 0)
 		requested_mode = reg.mode;
 	mode = reporting_choose_mode(relid, requested_mode, true);
@@ -474,7 +460,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		reporting_check_refreshable(relid);
 		reporting_check_refresh_allowed(relid, reg.owner, requester,
 										strcmp(origin, "manual") == 0);
-		owner = relation_owner(relid);
+		owner = reporting_owner_of(relid);
 		execute_as_owner(relid, owner,
 						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",

@@ -50,6 +50,7 @@ extern char *reporting_qualified_name(Oid relid);
 extern char *reporting_display_name(Oid relid);
 extern bool reporting_matview_is_populated(Oid relid);
 extern Oid	reporting_relation_owner(Oid relid, bool *can_login);
+extern Oid	reporting_owner_of(Oid relid);
 extern bool reporting_extension_at_least(const char *version);
 
 /* the oldest version of the SQL objects that refresh workers and schedulers need */

@@ -61,20 +61,6 @@ role_name(Oid roleid)
 	return name != NULL ? name : psprintf("%u", roleid);
 }
 
-/* the role owning a relation */
-static Oid
-current_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 /*
  * Whether a refresh of relid must not run, and why.  registered_owner is the
  * owner recorded at registration (InvalidOid when unknown: SQL objects older
@@ -88,7 +74,7 @@ ReportingRefusal
 reporting_refresh_refusal(Oid relid, Oid registered_owner, Oid requester,
 						  bool manual, Oid *owner)
 {
-	*owner = current_owner(relid);
+	*owner = reporting_owner_of(relid);
 	if (!manual && OidIsValid(registered_owner) && registered_owner != *owner)
 		return REFUSED_OWNER_CHANGED;
 	if (superuser_arg(*owner) && !reporting_enable_superuser_refresh &&
@@ -183,7 +169,7 @@ has_refresh_grant(Oid relid, Oid roleid)
 	/* the owner now, from the syscache: the query's snapshot may be older */
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = ObjectIdGetDatum(roleid);
-	values[2] = ObjectIdGetDatum(current_owner(relid));
+	values[2] = ObjectIdGetDatum(reporting_owner_of(relid));
 	SPI_connect();
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
 	if (SPI_execute_with_args("SELECT 1 FROM reporting.refresh_grants g"
@@ -272,7 +258,7 @@ reporting_grant_refresh(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role with OID %u does not exist", grantee)));
 	reporting_require_registration(relid, &reg);
-	if (reg.owner != current_owner(relid))
+	if (reg.owner != reporting_owner_of(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("materialized view \"%s\" changed owner after it was registered",
