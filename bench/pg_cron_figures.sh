@@ -16,9 +16,14 @@ have_pg_cron() {
 # REPORTING_PG_BIN naming a relocated copy of PostgreSQL, the Debian package
 # lands in the system's tree only: then its library and extension files (and
 # nothing else) are copied into the copy.  Sets pg_cron_missing to why it
-# cannot be had, or to nothing.
+# cannot be had, or to nothing.  REPORTING_BENCH_NO_PG_CRON=1 runs without
+# it (as where it cannot be installed).
 ensure_pg_cron() {
 	pg_cron_missing=
+	if [ -n "${REPORTING_BENCH_NO_PG_CRON:-}" ]; then
+		pg_cron_missing="REPORTING_BENCH_NO_PG_CRON is set: run without pg_cron"
+		return 1
+	fi
 	have_pg_cron && return 0
 	if ! ensure_optional_package postgresql-15-cron; then
 		pg_cron_missing="postgresql-15-cron is not installed and could not be installed"
@@ -96,9 +101,11 @@ figure_pg_cron() {
 	local slow=150 burst_minutes="0 2 3"
 	pg_cron_reason=
 	slow_seconds=$slow
-	[ -n "${pg_cron_missing:-}" ] && pg_cron_reason=$pg_cron_missing
-	[ -n "${REPORTING_BENCH_SHORT:-}" ] &&
+	if [ -n "${pg_cron_missing:-}" ]; then
+		pg_cron_reason=$pg_cron_missing
+	elif [ -n "${REPORTING_BENCH_SHORT:-}" ]; then
 		pg_cron_reason="not run in the short mode: pg_cron's finest grain is a minute, so these figures need a window of at least 5 minutes"
+	fi
 	cron_runs=-; cron_s=-; cron_lag=-; cron_history=-
 	rep_runs=-; rep_skips=-; rep_s=-; rep_lag=-; rep_history=-
 	cron_slow_runs=-; cron_slow_overlaps=-; cron_slow_ticks_busy=-; cron_slow_owed=-; cron_slow_back_to_back=-
