@@ -926,10 +926,16 @@ AS $$
            coalesce(v.own_write AND v.some_changed, false)
       FROM verdict v
     UNION ALL
-    SELECT rec.tbl, 'no longer read', true, NULL, NULL, NULL, false
+    -- a table read at the last refresh and no longer (a detached or dropped
+    -- partition or child, a redefined view): what it contributed is gone;
+    -- and one the refresh could not track leaves the view unproven, even
+    -- when it is no longer read (rows routed through a parent, unknown then,
+    -- stay in a partition detached since)
+    SELECT rec.tbl, 'no longer read', CASE WHEN rec.gen IS NOT NULL THEN true END, NULL, NULL,
+           CASE WHEN rec.gen IS NULL THEN 'it could not be tracked when the view was last refreshed, and is no longer read' END,
+           false
       FROM recorded rec, facts f
-     WHERE rec.gen IS NOT NULL
-       AND f.recorded_epoch OPERATOR(pg_catalog.=) f.epoch
+     WHERE f.recorded_epoch OPERATOR(pg_catalog.=) f.epoch
        AND f.recorded_database OPERATOR(pg_catalog.=) f.database
        AND NOT EXISTS (SELECT 1 FROM now_read n
                         WHERE n.member::pg_catalog.oid OPERATOR(pg_catalog.=) rec.tbl::pg_catalog.oid)

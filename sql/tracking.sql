@@ -338,6 +338,26 @@ TRUNCATE fam CASCADE;
 RESET client_min_messages;
 SELECT * FROM pg_temp.verdict('fam_ref_count');
 
+-- a refresh while a prepared transaction that wrote through a parent is
+-- pending cannot vouch for that parent, and stays unproven after the
+-- partition it reads is detached from it
+CREATE TABLE routed (d int) PARTITION BY RANGE (d);
+CREATE TABLE routed_low PARTITION OF routed FOR VALUES FROM (0) TO (100);
+CREATE MATERIALIZED VIEW routed_low_count AS SELECT count(*) AS n FROM routed_low;
+CREATE UNIQUE INDEX ON routed_low_count (n);
+SELECT reporting.register('routed_low_count', refresh => 'now');
+BEGIN;
+INSERT INTO routed VALUES (1);
+PREPARE TRANSACTION 'regress_reporting_routed';
+SELECT mode FROM reporting.refresh('routed_low_count');
+COMMIT PREPARED 'regress_reporting_routed';
+ALTER TABLE routed DETACH PARTITION routed_low;
+SELECT sources_changed IS NOT FALSE AS not_called_fresh,
+       (SELECT n FROM routed_low_count) <> (SELECT count(*) FROM routed_low) AS it_does_miss_a_row
+  FROM pg_temp.verdict('routed_low_count');
+DROP MATERIALIZED VIEW routed_low_count;
+DROP TABLE routed, routed_low;
+
 -- a refresh inside the statement that writes (a writable CTE beside it, a
 -- trigger calling it) is not taken as including the rows written after it
 CREATE TABLE same_stmt (id int);
