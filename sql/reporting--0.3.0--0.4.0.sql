@@ -288,7 +288,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     own_schema pg_catalog.name;
-    forgotten pg_catalog.int8;
 BEGIN
     SELECT n.nspname INTO own_schema
       FROM pg_catalog.pg_extension e
@@ -305,14 +304,6 @@ BEGIN
         ' WHERE d.classid OPERATOR(pg_catalog.=) ''pg_catalog.pg_class''::pg_catalog.regclass'
         '   AND d.objsubid OPERATOR(pg_catalog.=) 0'
         '   AND r.view::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid', own_schema);
-    GET DIAGNOSTICS forgotten = ROW_COUNT;
-    -- the trigger maintenance names reporting.* itself: only while that
-    -- name is ours (own_schema is the extension's schema's name)
-    IF forgotten OPERATOR(pg_catalog.>) 0
-       AND own_schema OPERATOR(pg_catalog.=) 'reporting'
-       AND pg_catalog.to_regprocedure('reporting._detach_unneeded_triggers()') IS NOT NULL THEN
-        PERFORM reporting._detach_unneeded_triggers();
-    END IF;
 END
 $$;
 
@@ -616,33 +607,6 @@ COMMENT ON FUNCTION reporting._tracked_sources(pg_catalog.regclass) IS
 DROP EVENT TRIGGER reporting_track_new_partitions;
 DROP FUNCTION reporting._track_new_partitions();
 
-CREATE OR REPLACE FUNCTION reporting._forget_dropped_views()
-RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    own_schema pg_catalog.name;
-BEGIN
-    -- the extension's schema by OID (see the security section)
-    SELECT n.nspname INTO own_schema
-      FROM pg_catalog.pg_extension e
-      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-     WHERE e.extname OPERATOR(pg_catalog.=) 'reporting';
-    -- during DROP EXTENSION the extension or its table may already be gone
-    IF own_schema IS NULL
-       OR pg_catalog.to_regclass(pg_catalog.format('%I.registrations', own_schema)) IS NULL THEN
-        RETURN;
-    END IF;
-    EXECUTE pg_catalog.format(
-        'DELETE FROM %I.registrations r'
-        '  USING pg_catalog.pg_event_trigger_dropped_objects() d'
-        ' WHERE d.classid OPERATOR(pg_catalog.=) ''pg_catalog.pg_class''::pg_catalog.regclass'
-        '   AND d.objsubid OPERATOR(pg_catalog.=) 0'
-        '   AND r.view::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid', own_schema);
-END
-$$;
 
 DROP FUNCTION reporting._detach_unneeded_triggers();
 DROP FUNCTION reporting._attach_triggers(pg_catalog.regclass, pg_catalog.oid);
