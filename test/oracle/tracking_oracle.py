@@ -208,6 +208,8 @@ class Oracle:
         self.errors = collections.Counter()
         self.violations = []
         self.has_fresh = False                        # reporting.status has "fresh" (0.4.0)
+        self.has_cache = False                        # reporting.freshness() is cached (0.5.0)
+        self.cache_checks = 0
         self.upstream_defs = {}                       # upstream view -> query
 
     # --- connections and statements ---------------------------------------
@@ -278,6 +280,10 @@ class Oracle:
                         WHERE attrelid = 'reporting.status'::regclass AND attname = 'fresh'
                           AND NOT attisdropped)""")
         self.has_fresh = cur.fetchone()[0]
+        # 0.5.0: reporting.freshness() answers from a per-backend cache; it
+        # must give what _freshness_row() computes afresh
+        cur.execute("SELECT to_regprocedure('reporting._freshness_row(regclass)') IS NOT NULL")
+        self.has_cache = cur.fetchone()[0]
         extra = EXTRA_REPORTS if self.has_fresh else []
         for name, query, key, sources in extra:
             self.run_sql(self.w, "CREATE MATERIALIZED VIEW %s AS %s" % (name, query))
@@ -771,6 +777,8 @@ class Oracle:
                                    "is called fresh (status.fresh) but differs from its query "
                                    "with the materialized views it reads brought up to date")
                     resync.append(name)
+        if self.has_cache:
+            self.check_cache([r[0] for r in rows])
         # with --keep-going: go on from refreshed reports (only now: a refresh
         # changes what the reports read after it see)
         for name in resync:
@@ -780,6 +788,31 @@ class Oracle:
                 self.last_refresh_step[name] = self.step_no
             except psycopg2.Error as e:
                 self.note_error("resync", e)
+
+    def check_cache(self, names):
+        """reporting.freshness() (cached in this connection across steps)
+        against _freshness_row() computed afresh, in one statement (one now())."""
+        cur = self.x.cursor()
+        for name in names:
+            cur.execute("""SELECT f.fresh, f.reason, f.sentence, f.next_refresh_at,
+                                  CASE WHEN r.as_of_now THEN f.as_of = now() ELSE f.as_of IS NOT DISTINCT FROM r.as_of END,
+                                  r.state = 'unchanged', r.reason, r.sentence, r.next_refresh_at
+                             FROM reporting.freshness(%s::regclass) f, reporting._freshness_row(%s::regclass) r""",
+                        (name, name))
+            row = cur.fetchone()
+            self.cache_checks += 1
+            cached = (row[0], row[1], row[2], row[3])
+            computed = (row[5], row[6], row[7], row[8])
+            if cached != computed or not row[4]:
+                text = ("VIOLATION: reporting.freshness('%s') from its cache differs from the answer computed afresh\n"
+                        "  seed %d, step %d\n  cached:   %r (as_of right: %s)\n  computed: %r"
+                        % (name, self.seed, self.step_no, cached, row[4], computed))
+                stmts = list(self.tail)[-LOG_TAIL:]
+                text += "\n  the last statements:\n" + "\n".join("    [%d] %s" % (s_, q) for s_, q in stmts)
+                print(text, flush=True)
+                self.violations.append((self.step_no, name))
+                if not self.args.keep_going:
+                    raise Violation(text)
 
     def violation(self, name, query, diff, columns, what):
         out = []
@@ -831,6 +864,8 @@ class Oracle:
         out.append("  steps: " + ", ".join("%s %d (%d failed)" % (k, n, self.failed_by_kind[k])
                                            for k, n in sorted(self.steps_by_kind.items())))
         out.append("  prepared transactions: %d" % self.prepared_total)
+        if self.has_cache:
+            out.append("  freshness() answers compared with their computation afresh: %d" % self.cache_checks)
         if self.errors:
             out.append("  errors the workload met (expected: rows that fit no partition, lock timeouts "
                        "behind prepared transactions, ...):")
