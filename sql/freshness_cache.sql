@@ -1,0 +1,144 @@
+-- reporting.freshness() answers from a per-backend cache: each thing the
+-- answer depends on must make the next call compute it again.  Every case
+-- calls freshness() first (filling the cache), changes one thing, and calls
+-- it again in the same session.  Needs shared_preload_libraries = 'reporting'.
+
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.f(v regclass)
+RETURNS TABLE (fresh boolean, lag_known boolean, reason text, has_next boolean)
+LANGUAGE sql AS $$
+    SELECT f.fresh, f.lag IS NOT NULL,
+           regexp_replace(f.reason, '\d+ (second|minute)s? ago|just now', 'N ago', 'g'),
+           f.next_refresh_at IS NOT NULL
+      FROM reporting.freshness(v) f $$;
+
+-- the words of an age, and the units they change at
+SELECT a, reporting._describe_age(a::interval)
+  FROM unnest(ARRAY['0.5 s', '1 s', '59.9 s', '60 s', '3599 s', '3600 s', '47:59:59', '48:00:00', '1 mon', '1 year']) a;
+
+CREATE TABLE cache_sales (id int PRIMARY KEY, amount int NOT NULL);
+INSERT INTO cache_sales VALUES (1, 10);
+CREATE MATERIALIZED VIEW cache_base AS SELECT 1 AS k, sum(amount) AS s FROM cache_sales;
+CREATE UNIQUE INDEX ON cache_base (k);
+CREATE VIEW cache_plain AS SELECT k, s FROM cache_base;
+CREATE MATERIALIZED VIEW cache_top AS SELECT k, s * 2 AS s FROM cache_plain;
+CREATE UNIQUE INDEX ON cache_top (k);
+
+-- not registered yet; then registered (a write to the registrations)
+SELECT * FROM pg_temp.f('cache_top');
+SELECT reporting.register('cache_base'), reporting.register('cache_top', every => '1 hour');
+SELECT * FROM pg_temp.f('cache_top');
+SELECT view, status FROM reporting.refresh_all() ORDER BY 1::text COLLATE "C";
+SELECT * FROM pg_temp.f('cache_top');
+SELECT * FROM pg_temp.f('cache_top');
+
+-- a committed write to a source two reports upstream
+INSERT INTO cache_sales VALUES (2, 20);
+SELECT * FROM pg_temp.f('cache_top');
+SELECT view, status FROM reporting.refresh_all() ORDER BY 1::text COLLATE "C";
+SELECT * FROM pg_temp.f('cache_top');
+
+-- this transaction's own write counts, and is not kept once rolled back
+BEGIN;
+SELECT * FROM pg_temp.f('cache_base');
+UPDATE cache_sales SET amount = amount + 1 WHERE id = 1;
+SELECT * FROM pg_temp.f('cache_base');
+ROLLBACK;
+SELECT * FROM pg_temp.f('cache_base');
+
+-- the upstream report unregistered: the top cannot be proven fresh
+SELECT reporting.unregister('cache_base');
+SELECT * FROM pg_temp.f('cache_top');
+SELECT reporting.register('cache_base');
+SELECT view, status FROM reporting.refresh_all() ORDER BY 1::text COLLATE "C";
+SELECT * FROM pg_temp.f('cache_top');
+
+-- the plain view in between redefined to read a table nobody tracks yet
+CREATE TABLE cache_other (k int, s bigint);
+INSERT INTO cache_other VALUES (1, 5);
+CREATE OR REPLACE VIEW cache_plain AS SELECT k, s FROM cache_base UNION ALL SELECT k, s FROM cache_other;
+SELECT * FROM pg_temp.f('cache_top');
+
+-- DDL outside any write: a partition attached to a table a report reads
+CREATE TABLE cache_parts (d int, v int) PARTITION BY RANGE (d);
+CREATE TABLE cache_parts_1 PARTITION OF cache_parts FOR VALUES FROM (0) TO (10);
+CREATE MATERIALIZED VIEW cache_p AS SELECT 1 AS k, count(*) AS n FROM cache_parts;
+CREATE UNIQUE INDEX ON cache_p (k);
+SELECT reporting.register('cache_p');
+SELECT mode FROM reporting.refresh('cache_p');
+SELECT * FROM pg_temp.f('cache_p');
+CREATE TABLE cache_parts_2 (d int, v int);
+INSERT INTO cache_parts_2 VALUES (15, 1);
+ALTER TABLE cache_parts ATTACH PARTITION cache_parts_2 FOR VALUES FROM (10) TO (20);
+SELECT * FROM pg_temp.f('cache_p');
+SELECT mode FROM reporting.refresh('cache_p');
+SELECT * FROM pg_temp.f('cache_p');
+-- and written after the refresh that recorded it
+INSERT INTO cache_parts VALUES (16, 2);
+SELECT * FROM pg_temp.f('cache_p');
+
+-- another role gets its own answer (reading generations needs SELECT)
+CREATE ROLE regress_cache_reader;
+GRANT USAGE ON SCHEMA reporting TO regress_cache_reader;
+SELECT mode FROM reporting.refresh('cache_p');
+SELECT * FROM pg_temp.f('cache_p');
+SET ROLE regress_cache_reader;
+SELECT fresh, reason FROM reporting.freshness('cache_p');
+RESET ROLE;
+SELECT * FROM pg_temp.f('cache_p');
+
+-- REPEATABLE READ: answered, never kept
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM pg_temp.f('cache_p');
+COMMIT;
+
+-- assert_fresh() decides through the same answer
+SELECT reporting.assert_fresh('cache_p', '0');
+INSERT INTO cache_parts VALUES (3, 3);
+DO $$ BEGIN PERFORM reporting.assert_fresh('cache_p', '0'); EXCEPTION WHEN SQLSTATE 'RP001' THEN RAISE WARNING 'stale: %', SQLERRM; END $$;
+SELECT reporting.assert_fresh('cache_p', '1 hour');
+DO $$ BEGIN PERFORM reporting.assert_fresh('cache_top', NULL); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN PERFORM reporting.assert_fresh('cache_other'::regclass, '1 s'); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN PERFORM reporting.freshness('cache_p', '-1 s'); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+
+-- the clock alone: the words "last refreshed just now" change after a
+-- second with nothing written (polled in new transactions, at most 30 s)
+CREATE PROCEDURE pg_temp.wait_for_words(v regclass, words text) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        IF (SELECT f.sentence FROM reporting.freshness(v) f) LIKE '%' || words || '%' THEN
+            RAISE WARNING 'the sentence says "%"', words;
+            RETURN;
+        END IF;
+        COMMIT;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RAISE WARNING 'the sentence never said "%"', words;
+END $$;
+SELECT mode FROM reporting.refresh('cache_p');
+SELECT sentence LIKE '%last refreshed just now%' AS just_now FROM reporting.freshness('cache_p');
+CALL pg_temp.wait_for_words('cache_p', 'last refreshed 1 second ago');
+
+-- what a date-dependent report's answer holds until: the next midnight in
+-- its owner's time zone
+CREATE MATERIALIZED VIEW cache_today AS SELECT current_date AS d, count(*) AS n FROM cache_sales;
+CREATE UNIQUE INDEX ON cache_today (d);
+SELECT reporting.register('cache_today');
+SELECT mode FROM reporting.refresh('cache_today');
+SELECT reporting._refresh_setting('cache_today', 'TimeZone') <> current_setting('TimeZone') AS not_the_sessions_zone;
+SELECT valid_until = (date_trunc('day', now() AT TIME ZONE z) + interval '1 day') AT TIME ZONE z AS until_owners_midnight
+  FROM reporting._freshness_row('cache_today'),
+       LATERAL reporting._refresh_setting('cache_today', 'TimeZone') z;
+ALTER ROLE CURRENT_USER IN DATABASE contrib_regression SET TimeZone = 'Pacific/Kiritimati';
+SELECT valid_until = (date_trunc('day', now() AT TIME ZONE 'Pacific/Kiritimati') + interval '1 day')
+                     AT TIME ZONE 'Pacific/Kiritimati' AS until_owners_midnight
+  FROM reporting._freshness_row('cache_today');
+ALTER ROLE CURRENT_USER IN DATABASE contrib_regression RESET TimeZone;
+
+SELECT reporting.unregister(view) FROM reporting.registrations;
+DROP MATERIALIZED VIEW cache_top, cache_p, cache_today;
+DROP VIEW cache_plain;
+DROP MATERIALIZED VIEW cache_base;
+DROP TABLE cache_sales, cache_other, cache_parts;
+REVOKE USAGE ON SCHEMA reporting FROM regress_cache_reader;
+DROP ROLE regress_cache_reader;
