@@ -30,23 +30,37 @@ RETURNS pg_catalog.text
 LANGUAGE C IMMUTABLE STRICT
 AS 'MODULE_PATHNAME', 'reporting_describe_age';
 
--- The answer of reporting.freshness(), with what it depends on:
---   state             unchanged, changed or unknown (see _freshness)
+-- Everything reporting.freshness() and reporting.status say about one
+-- registered view, computed from the catalog, with what it depends on:
+--   state             unchanged, changed, unknown (see _freshness), or
+--                     unregistered
 --   as_of_now         as_of is "now" (the view holds every committed change)
---   relids            the relations whose change generations the verdict read:
---                     the view, every upstream materialized view it follows,
---                     the tables standing for their sources, and the
---                     extension's registrations and runs
---   valid_until       when the verdict may change by the clock alone (the
---                     date a query depends on; the close-of-day words of a
---                     cron schedule), NULL for never
---   last_refreshed_at, last_started_at, last_failed: for the ages in the sentence
+--   relids            the relations whose change generations the verdict
+--                     read: the view, every upstream materialized view it
+--                     follows, the tables standing for their sources, and
+--                     reporting.registrations
+--   views             the registered views whose history (reporting.runs)
+--                     it read: the view and the upstream reports it follows
+--   valid_until       when the clock alone may change it (the date a query
+--                     depends on; the close-of-day words of a cron
+--                     schedule), NULL for never; the words of the ages in
+--                     the sentence are the caller's to time (freshness.c)
+-- and the columns of reporting.status that come from the history.
 CREATE FUNCTION reporting._freshness_row(view pg_catalog.regclass,
     OUT state pg_catalog.text, OUT as_of_now pg_catalog.bool, OUT as_of pg_catalog.timestamptz,
     OUT reason pg_catalog.text, OUT sentence pg_catalog.text,
     OUT next_refresh_at pg_catalog.timestamptz, OUT relids pg_catalog.oid[],
-    OUT valid_until pg_catalog.timestamptz, OUT last_refreshed_at pg_catalog.timestamptz,
-    OUT last_started_at pg_catalog.timestamptz, OUT last_failed pg_catalog.bool)
+    OUT views pg_catalog.oid[], OUT valid_until pg_catalog.timestamptz,
+    OUT last_refreshed_at pg_catalog.timestamptz, OUT last_started_at pg_catalog.timestamptz,
+    OUT last_failed pg_catalog.bool,
+    OUT sources_changed pg_catalog.bool, OUT changes pg_catalog.int8,
+    OUT last_source_change pg_catalog.timestamptz, OUT verdict_reason pg_catalog.text,
+    OUT clock pg_catalog.text, OUT upstream pg_catalog.regclass, OUT uncommitted pg_catalog.bool,
+    OUT schedule pg_catalog.text, OUT last_duration pg_catalog.interval,
+    OUT last_status pg_catalog.text, OUT last_mode pg_catalog.text,
+    OUT last_error pg_catalog.text, OUT last_sqlstate pg_catalog.text,
+    OUT rows pg_catalog.int8, OUT consecutive_failures pg_catalog.int4,
+    OUT retry_at pg_catalog.timestamptz)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -56,13 +70,14 @@ DECLARE
     f record;
     r record;
     last record;
+    n record;
     catalog_relids pg_catalog.oid[];
 BEGIN
     SELECT pg_catalog.array_agg(c.oid ORDER BY c.oid) INTO catalog_relids
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_extension e ON e.extnamespace OPERATOR(pg_catalog.=) c.relnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'reporting'
-       AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['registrations', 'runs']);
+       AND c.relname OPERATOR(pg_catalog.=) 'registrations';
     SELECT g.* INTO r FROM reporting.registrations g
      WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid;
     IF NOT FOUND THEN
@@ -71,12 +86,20 @@ BEGIN
         reason := pg_catalog.format('materialized view %s is not registered', view);
         sentence := 'not registered';
         relids := catalog_relids;
+        views := ARRAY[]::pg_catalog.oid[];
         RETURN;
     END IF;
     SELECT * INTO f FROM reporting._freshness(view);
-    SELECT u.status, u.started_at INTO last FROM reporting.runs u
+    SELECT u.status, u.started_at, u.duration, u.mode, u.error, u.sqlstate INTO last
+      FROM reporting.runs u
      WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
      ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
+    SELECT u.rows INTO rows FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
+       AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+     ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
+    SELECT * INTO n FROM reporting._next_refresh(view);
+
     state := f.state;
     as_of_now := f.state OPERATOR(pg_catalog.=) 'unchanged' AND f.as_of IS NOT NULL;
     as_of := f.as_of;
@@ -90,10 +113,25 @@ BEGIN
                 OPERATOR(pg_catalog.||)
                 CASE WHEN f.last_refreshed_at IS NULL THEN ''
                      ELSE reporting._describe_verdict(f.state, f.changes, f.reason, f.clock, f.upstream, f.uncommitted) END;
-    SELECT n.next_refresh_at INTO next_refresh_at FROM reporting._next_refresh(view) n;
+    next_refresh_at := n.next_refresh_at;
+    consecutive_failures := coalesce(n.consecutive_failures, 0);
+    retry_at := n.retry_at;
     last_refreshed_at := f.last_refreshed_at;
     last_started_at := last.started_at;
     last_failed := last.status OPERATOR(pg_catalog.=) 'failed';
+    sources_changed := f.sources_changed;
+    changes := f.changes;
+    last_source_change := f.last_source_change;
+    verdict_reason := f.reason;
+    clock := f.clock;
+    upstream := f.upstream;
+    uncommitted := f.uncommitted;
+    schedule := reporting._describe_schedule(r.every, r.cron, r.timezone);
+    last_duration := last.duration;
+    last_status := last.status;
+    last_mode := last.mode;
+    last_error := CASE WHEN last.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN last.error END;
+    last_sqlstate := last.sqlstate;
 
     -- what the verdict read: the views _freshness follows (registered
     -- upstream materialized views), and the tables standing for their sources
@@ -110,7 +148,15 @@ BEGIN
     ), visited AS (
         SELECT DISTINCT up.v FROM up
     )
-    SELECT pg_catalog.array_agg(DISTINCT x.relid ORDER BY x.relid),
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT x.relid ORDER BY x.relid)
+              FROM (SELECT w.v AS relid FROM visited w
+                    UNION
+                    SELECT m::pg_catalog.oid FROM visited w
+                     CROSS JOIN LATERAL reporting._tracked_sources(w.v::pg_catalog.regclass) t
+                     CROSS JOIN LATERAL pg_catalog.unnest(t.members) AS m
+                    UNION
+                    SELECT pg_catalog.unnest(catalog_relids)) x),
+           (SELECT pg_catalog.array_agg(w.v ORDER BY w.v) FROM visited w),
            -- a query that depends on the date: its verdict changes at the next
            -- midnight in the time zone its refreshes run with
            (SELECT pg_catalog.min((pg_catalog.date_trunc('day', pg_catalog.now() AT TIME ZONE z.tz)
@@ -119,14 +165,7 @@ BEGIN
              CROSS JOIN LATERAL (SELECT coalesce(reporting._refresh_setting(w.v::pg_catalog.regclass, 'TimeZone'), 'UTC') AS tz) z
              WHERE EXISTS (SELECT 1 FROM reporting._query_dependencies(w.v::pg_catalog.regclass) q
                             WHERE q.kind OPERATOR(pg_catalog.=) 'clock_date'))
-      INTO relids, valid_until
-      FROM (SELECT w.v AS relid FROM visited w
-            UNION
-            SELECT m::pg_catalog.oid FROM visited w
-             CROSS JOIN LATERAL reporting._tracked_sources(w.v::pg_catalog.regclass) t
-             CROSS JOIN LATERAL pg_catalog.unnest(t.members) AS m
-            UNION
-            SELECT pg_catalog.unnest(catalog_relids)) x;
+      INTO relids, views, valid_until;
     -- the close-of-day words of a cron schedule change with the date in
     -- some time zone: every time zone's midnight falls on a quarter hour
     IF r.cron IS NOT NULL THEN
@@ -137,7 +176,42 @@ END
 $$;
 
 COMMENT ON FUNCTION reporting._freshness_row(pg_catalog.regclass) IS
-    'Internal: the answer of reporting.freshness() computed from the catalog, with the relations whose change generations it read and when the clock alone may change it.';
+    'Internal: everything reporting.freshness() and reporting.status say about one view, computed from the catalog, with the relations and histories it read and when the clock alone may change it.';
+
+-- The same row from the per-backend cache (src/freshness.c): as_of is now
+-- while the view holds every committed change.
+CREATE FUNCTION reporting._freshness_cached(view pg_catalog.regclass,
+    OUT state pg_catalog.text, OUT as_of_now pg_catalog.bool, OUT as_of pg_catalog.timestamptz,
+    OUT reason pg_catalog.text, OUT sentence pg_catalog.text,
+    OUT next_refresh_at pg_catalog.timestamptz, OUT relids pg_catalog.oid[],
+    OUT views pg_catalog.oid[], OUT valid_until pg_catalog.timestamptz,
+    OUT last_refreshed_at pg_catalog.timestamptz, OUT last_started_at pg_catalog.timestamptz,
+    OUT last_failed pg_catalog.bool,
+    OUT sources_changed pg_catalog.bool, OUT changes pg_catalog.int8,
+    OUT last_source_change pg_catalog.timestamptz, OUT verdict_reason pg_catalog.text,
+    OUT clock pg_catalog.text, OUT upstream pg_catalog.regclass, OUT uncommitted pg_catalog.bool,
+    OUT schedule pg_catalog.text, OUT last_duration pg_catalog.interval,
+    OUT last_status pg_catalog.text, OUT last_mode pg_catalog.text,
+    OUT last_error pg_catalog.text, OUT last_sqlstate pg_catalog.text,
+    OUT rows pg_catalog.int8, OUT consecutive_failures pg_catalog.int4,
+    OUT retry_at pg_catalog.timestamptz)
+RETURNS record
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'reporting_freshness_cached';
+
+COMMENT ON FUNCTION reporting._freshness_cached(pg_catalog.regclass) IS
+    'Internal: reporting._freshness_row() answered from the per-backend cache while nothing it depends on has changed.';
+
+-- The history noted per view for the cache (src/run_generations.c).
+CREATE FUNCTION reporting._note_run_change()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'reporting_note_run_change';
+
+CREATE TRIGGER runs_note_change AFTER INSERT OR UPDATE OR DELETE ON reporting.runs
+    FOR EACH ROW EXECUTE FUNCTION reporting._note_run_change();
+CREATE TRIGGER runs_note_truncate AFTER TRUNCATE ON reporting.runs
+    FOR EACH STATEMENT EXECUTE FUNCTION reporting._note_run_change();
 
 -- reporting.freshness(): the same row as in 0.4.0, from the cache when
 -- nothing it depends on has changed.  Replacing the function keeps the
@@ -232,6 +306,70 @@ CREATE OR REPLACE FUNCTION reporting.assert_fresh(view pg_catalog.regclass, with
 RETURNS void
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'reporting_assert_fresh';
+
+-- reporting.status: what it says of each view comes from the cache (one
+-- lookup per view while nothing changed); a view that no longer exists
+-- gets its last runs from the history.
+CREATE OR REPLACE VIEW reporting.status WITH (security_invoker = true) AS
+SELECT r.view,
+       c.relowner::pg_catalog.regrole AS owner,
+       coalesce(f.schedule, reporting._describe_schedule(r.every, r.cron, r.timezone)) AS schedule,
+       r.every, r.cron, r.timezone,
+       r.mode, r.refresh_when, r.max_age,
+       coalesce(f.last_started_at, gone.started_at) AS last_started_at,
+       coalesce(f.last_duration, gone.duration) AS last_duration,
+       coalesce(f.last_status, gone.status) AS last_status,
+       coalesce(f.last_mode, gone.mode) AS last_mode,
+       coalesce(f.last_error, CASE WHEN gone.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN gone.error END) AS last_error,
+       coalesce(f.last_sqlstate, gone.sqlstate) AS last_sqlstate,
+       coalesce(f.last_refreshed_at, gone_ok.started_at) AS last_refreshed_at,
+       coalesce(f.rows, gone_ok.rows) AS rows,
+       pg_catalog.now() OPERATOR(pg_catalog.-) coalesce(f.last_refreshed_at, gone_ok.started_at) AS age,
+       CASE WHEN c.oid IS NULL
+            THEN reporting._describe_freshness(false, r.every, r.cron, r.timezone, gone_ok.started_at,
+                                               gone.status, gone.started_at, pg_catalog.now())
+            ELSE f.sentence END AS freshness,
+       c.oid IS NOT NULL AS view_exists,
+       coalesce(c.relispopulated, false) AS populated,
+       r.registered_at,
+       f.sources_changed,
+       f.last_source_change,
+       f.changes AS source_changes,
+       CASE WHEN f.state OPERATOR(pg_catalog.=) 'unknown' THEN f.verdict_reason END AS unknown_reason,
+       f.next_refresh_at,
+       coalesce(f.consecutive_failures, 0) AS consecutive_failures,
+       f.retry_at,
+       r.owner AS registered_owner,
+       ARRAY(SELECT g.grantee FROM reporting.refresh_grants g
+              WHERE g.view OPERATOR(pg_catalog.=) r.view
+                AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
+                AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
+              ORDER BY g.grantee::pg_catalog.text COLLATE "C") AS refresh_grantees,
+       b.reason AS refresh_blocked,
+       b.hint AS refresh_blocked_hint,
+       coalesce(f.state OPERATOR(pg_catalog.=) 'unchanged', false) AS fresh,
+       f.as_of,
+       pg_catalog.now() OPERATOR(pg_catalog.-) f.as_of AS lag,
+       f.clock AS depends_on_clock,
+       f.upstream AS behind_upstream,
+       r.sources AS declared_sources
+  FROM reporting.registrations r
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
+  LEFT JOIN LATERAL reporting._freshness_cached(r.view) f ON c.oid IS NOT NULL
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.duration, u.status, u.mode, u.error, u.sqlstate
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) gone ON true
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.rows
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
+           AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) gone_ok ON true
+  LEFT JOIN LATERAL reporting._refresh_blocked(r.view, r.owner) b ON c.oid IS NOT NULL;
 
 -------------------------------------------------------------------------------
 -- Refresh workers, their slots and the refresh paths (issue 12, part 1)

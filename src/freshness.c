@@ -13,10 +13,13 @@
  *
  *	- a committed write to a relation the verdict read (the view, every
  *	  upstream materialized view it follows, the tables standing for their
- *	  sources) or to the extension's registrations and runs: their change
- *	  generations (tracking.c) are compared with those the answer was
- *	  computed from.  The relations get tracking entries when the answer is
- *	  computed, so that every later commit to them is counted;
+ *	  sources) or to reporting.registrations: their change generations
+ *	  (tracking.c) are compared with those the answer was computed from.
+ *	  The relations get tracking entries when the answer is computed, so
+ *	  that every later commit to them is counted;
+ *	- a committed change to the history (reporting.runs) of the view or of
+ *	  an upstream report it follows: their history generations
+ *	  (run_generations.c);
  *	- DDL: any relcache invalidation, and syscache invalidations of
  *	  functions, schemas and roles, empty the cache (the DDL that changes
  *	  results without writing rows also bumps every generation);
@@ -27,11 +30,18 @@
  *	  query depends on) and the next instant the words of an age in the
  *	  sentence change.
  *
- * Not cached: an answer computed in a transaction that wrote one of those
- * relations (its own changes count, uncommitted), or under REPEATABLE READ
- * or SERIALIZABLE, whose snapshot may be older than the generations.  The
- * time-dependent fields (fresh for a "within", as_of while unchanged, lag)
- * are computed at every call.
+ * The generations are read before the answer is computed and again after;
+ * the answer is kept only when they did not move meanwhile (a commit
+ * becomes visible before its generations move, so an answer computed while
+ * one committed may or may not have seen it).  Not kept either: an answer
+ * computed in a transaction that wrote one of those relations or history
+ * (its own changes count, uncommitted), under REPEATABLE READ or
+ * SERIALIZABLE (whose snapshot may be older than the generations), or while
+ * a generation is unknown (tracking off, a prepared transaction pending).
+ * The time-dependent fields (fresh for a "within", as_of while unchanged,
+ * lag) are computed at every call.
+ *
+ * reporting._freshness_cached() returns the whole row, for reporting.status.
  *
  * The idea of keying a cached plan or answer on invalidation callbacks is
  * PostgreSQL's own (src/backend/utils/cache/plancache.c, relcache.c).
@@ -64,12 +74,23 @@
 #include "utils/timestamp.h"
 
 #include "freshness.h"
+#include "run_generations.h"
 #include "reporting.h"
 #include "tracking.h"
 
 PG_FUNCTION_INFO_V1(reporting_freshness);
 PG_FUNCTION_INFO_V1(reporting_describe_age);
 PG_FUNCTION_INFO_V1(reporting_assert_fresh);
+PG_FUNCTION_INFO_V1(reporting_freshness_cached);
+
+/* The generations an answer was computed from. */
+typedef struct FreshnessStamp
+{
+	int64	   *generations;	/* of relids, from tracking.c */
+	const char **reasons;		/* tracking.c's reasons; none when kept */
+	uint64	   *run_generations;	/* of views, from run_generations.c */
+	uint64		everything;		/* run_generations.c's database-wide one */
+} FreshnessStamp;
 
 /* One view's answer, and what it was computed from. */
 typedef struct FreshnessEntry
@@ -77,7 +98,9 @@ typedef struct FreshnessEntry
 	Oid			view;			/* hash key */
 	MemoryContext cxt;			/* holds everything below; NULL if empty */
 
-	/* the answer */
+	/* the row of reporting._freshness_row(), and what freshness() needs */
+	HeapTuple	row;
+	TupleDesc	desc;
 	char	   *state;			/* unchanged, changed, unknown, unregistered */
 	bool		as_of_now;		/* as_of is the time of the call */
 	bool		as_of_null;
@@ -100,8 +123,9 @@ typedef struct FreshnessEntry
 	TimestampTz valid_until;	/* DT_NOEND for no bound */
 	int			nrelids;
 	Oid		   *relids;
-	int64	   *generations;
-	const char **reasons;		/* tracking.c's static reason strings */
+	int			nviews;
+	Oid		   *views;
+	FreshnessStamp stamp;
 } FreshnessEntry;
 
 static HTAB *freshness_cache = NULL;
@@ -279,14 +303,6 @@ same_caller(const FreshnessEntry *entry)
 		&& strcmp(entry->search_path, namespace_search_path) == 0;
 }
 
-static bool
-same_reason(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 /* True when this transaction wrote one of the relids. */
 static bool
 wrote_any(int n, const Oid *relids)
@@ -298,122 +314,225 @@ wrote_any(int n, const Oid *relids)
 }
 
 /*
+ * No prepared transaction is left in the cluster: let the history
+ * generations be trusted again (see run_generations.c).
+ */
+static void
+forget_prepared_history(int64 stamp)
+{
+	bool		none_left;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SPI_execute("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_xacts)", true, 1);
+	none_left = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	SPI_finish();
+	if (none_left)
+		reporting_run_generations_forget_prepared(stamp);
+}
+
+/*
+ * Read the generations of relids and views into stamp (allocated in cxt).
+ * create gives relations without a tracking entry one.  Returns false when
+ * an answer computed now must not be kept (see the file header).
+ */
+static bool
+read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views,
+		   bool create, MemoryContext cxt, FreshnessStamp *stamp)
+{
+	TimestampTz *changes = palloc(Max(nrelids, 1) * sizeof(TimestampTz));
+	int64		prepare_stamp;
+
+	stamp->generations = MemoryContextAlloc(cxt, Max(nrelids, 1) * sizeof(int64));
+	stamp->reasons = MemoryContextAlloc(cxt, Max(nrelids, 1) * sizeof(char *));
+	stamp->run_generations = MemoryContextAlloc(cxt, Max(nviews, 1) * sizeof(uint64));
+	if (wrote_any(nrelids, relids))
+		return false;
+	reporting_read_generations(nrelids, relids, stamp->generations, changes,
+							   stamp->reasons, create);
+	pfree(changes);
+	for (int i = 0; i < nrelids; i++)
+		if (stamp->reasons[i] != NULL)
+			return false;
+	if (reporting_run_generations(nviews, views, stamp->run_generations,
+								  &stamp->everything, &prepare_stamp))
+		return true;
+	if (prepare_stamp < 0)
+		return false;
+	forget_prepared_history(prepare_stamp);
+	return reporting_run_generations(nviews, views, stamp->run_generations,
+									 &stamp->everything, &prepare_stamp);
+}
+
+static bool
+same_stamp(const FreshnessStamp *a, const FreshnessStamp *b, int nrelids, int nviews)
+{
+	return a->everything == b->everything &&
+		memcmp(a->generations, b->generations, nrelids * sizeof(int64)) == 0 &&
+		memcmp(a->run_generations, b->run_generations, nviews * sizeof(uint64)) == 0;
+}
+
+/*
  * True when the entry still holds at now: same caller, clock and
  * generations, and nothing of it written by this transaction.
  */
 static bool
 entry_holds(const FreshnessEntry *entry, TimestampTz now)
 {
-	int64		gens[64];
-	TimestampTz changes[64];
-	const char *reasons[64];
-	int64	   *g = gens;
-	TimestampTz *c = changes;
-	const char **r = reasons;
-	bool		holds = true;
+	FreshnessStamp current;
+	bool		holds;
 
 	if (entry->cxt == NULL || !same_caller(entry) ||
 		now < entry->computed_at || now >= entry->valid_until ||
-		entry->epoch != reporting_tracking_epoch() ||
-		wrote_any(entry->nrelids, entry->relids))
+		entry->epoch != reporting_tracking_epoch())
 		return false;
-	if (entry->nrelids > lengthof(gens))
-	{
-		g = palloc(entry->nrelids * sizeof(int64));
-		c = palloc(entry->nrelids * sizeof(TimestampTz));
-		r = palloc(entry->nrelids * sizeof(char *));
-	}
-	reporting_read_generations(entry->nrelids, entry->relids, g, c, r, false);
-	for (int i = 0; i < entry->nrelids && holds; i++)
-		holds = g[i] == entry->generations[i] && same_reason(r[i], entry->reasons[i]);
-	if (g != gens)
-	{
-		pfree(g);
-		pfree(c);
-		pfree(r);
-	}
+	holds = read_stamp(entry->nrelids, entry->relids, entry->nviews, entry->views,
+					   false, CurrentMemoryContext, &current) &&
+		same_stamp(&current, &entry->stamp, entry->nrelids, entry->nviews);
+	pfree(current.generations);
+	pfree(current.reasons);
+	pfree(current.run_generations);
 	return holds;
 }
 
+static int
+column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i + 1;
+	elog(ERROR, "reporting._freshness_row() has no column \"%s\"", name);
+	return 0;					/* keep the compiler quiet */
+}
+
+static Datum
+field(const FreshnessEntry *entry, const char *name, bool *isnull)
+{
+	return heap_getattr(entry->row, column(entry->desc, name), entry->desc, isnull);
+}
+
 static char *
-text_or_null(HeapTuple tuple, TupleDesc desc, int attno, MemoryContext cxt)
+text_field(const FreshnessEntry *entry, const char *name)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, attno, &isnull);
+	Datum		d = field(entry, name, &isnull);
 
-	if (isnull)
-		return NULL;
-	return MemoryContextStrdup(cxt, TextDatumGetCString(d));
+	return isnull ? NULL : MemoryContextStrdup(entry->cxt, TextDatumGetCString(d));
 }
 
 static TimestampTz
-timestamp_or(HeapTuple tuple, TupleDesc desc, int attno, TimestampTz otherwise, bool *isnull)
+timestamp_field(const FreshnessEntry *entry, const char *name, TimestampTz otherwise, bool *isnull)
 {
-	Datum		d = SPI_getbinval(tuple, desc, attno, isnull);
+	Datum		d = field(entry, name, isnull);
 
 	return *isnull ? otherwise : DatumGetTimestampTz(d);
 }
 
-/* Fill the entry's answer and relids from the row of _freshness_row(). */
+static Oid *
+oid_array_field(const FreshnessEntry *entry, const char *name, int *n)
+{
+	bool		isnull;
+	Datum		d = field(entry, name, &isnull);
+	Datum	   *elems;
+	Oid		   *oids;
+
+	*n = 0;
+	if (isnull)
+		return MemoryContextAlloc(entry->cxt, sizeof(Oid));
+	deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, NULL, n);
+	oids = MemoryContextAlloc(entry->cxt, Max(*n, 1) * sizeof(Oid));
+	for (int i = 0; i < *n; i++)
+		oids[i] = DatumGetObjectId(elems[i]);
+	return oids;
+}
+
+/*
+ * Take in the row of _freshness_row(): the answer, what it read, and until
+ * when the clock leaves it (and the words of its ages) alone.
+ */
 static void
 fill_entry(FreshnessEntry *entry, HeapTuple tuple, TupleDesc desc, TimestampTz now)
 {
-	MemoryContext cxt = entry->cxt;
+	MemoryContext old = MemoryContextSwitchTo(entry->cxt);
 	bool		isnull;
-	Datum		d;
+	bool		no_refresh,
+				no_start;
 	TimestampTz last_refreshed,
 				last_started;
-	bool		no_refresh,
-				no_start,
-				failed;
+	Datum		d;
 
-	entry->state = text_or_null(tuple, desc, 1, cxt);
-	d = SPI_getbinval(tuple, desc, 2, &isnull);
+	entry->row = heap_copytuple(tuple);
+	entry->desc = CreateTupleDescCopy(desc);
+	MemoryContextSwitchTo(old);
+
+	entry->state = text_field(entry, "state");
+	d = field(entry, "as_of_now", &isnull);
 	entry->as_of_now = !isnull && DatumGetBool(d);
-	entry->as_of = timestamp_or(tuple, desc, 3, 0, &entry->as_of_null);
-	entry->reason = text_or_null(tuple, desc, 4, cxt);
-	entry->sentence = text_or_null(tuple, desc, 5, cxt);
-	entry->next_refresh_at = timestamp_or(tuple, desc, 6, 0, &entry->next_null);
+	entry->as_of = timestamp_field(entry, "as_of", 0, &entry->as_of_null);
+	entry->reason = text_field(entry, "reason");
+	entry->sentence = text_field(entry, "sentence");
+	entry->next_refresh_at = timestamp_field(entry, "next_refresh_at", 0, &entry->next_null);
+	entry->relids = oid_array_field(entry, "relids", &entry->nrelids);
+	entry->views = oid_array_field(entry, "views", &entry->nviews);
 
-	d = SPI_getbinval(tuple, desc, 7, &isnull);
-	entry->nrelids = 0;
-	if (!isnull)
-	{
-		ArrayType  *array = DatumGetArrayTypeP(d);
-		Datum	   *elems;
-		int			n;
-
-		deconstruct_array(array, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-						  &elems, NULL, &n);
-		entry->relids = MemoryContextAlloc(cxt, Max(n, 1) * sizeof(Oid));
-		for (int i = 0; i < n; i++)
-			entry->relids[i] = DatumGetObjectId(elems[i]);
-		entry->nrelids = n;
-	}
-
-	entry->valid_until = timestamp_or(tuple, desc, 8, DT_NOEND, &isnull);
-	last_refreshed = timestamp_or(tuple, desc, 9, 0, &no_refresh);
-	last_started = timestamp_or(tuple, desc, 10, 0, &no_start);
-	d = SPI_getbinval(tuple, desc, 11, &isnull);
-	failed = !isnull && DatumGetBool(d);
+	entry->valid_until = timestamp_field(entry, "valid_until", DT_NOEND, &isnull);
+	last_refreshed = timestamp_field(entry, "last_refreshed_at", 0, &no_refresh);
+	last_started = timestamp_field(entry, "last_started_at", 0, &no_start);
+	d = field(entry, "last_failed", &isnull);
 	if (!no_refresh)
 		entry->valid_until = Min(entry->valid_until,
 								 reporting_age_words_until(last_refreshed, now));
-	if (failed && !no_start)
+	if (!isnull && DatumGetBool(d) && !no_start)
 		entry->valid_until = Min(entry->valid_until,
 								 reporting_age_words_until(last_started, now));
 }
 
 /*
- * Record what the answer holds for: the caller, and the generations of its
- * relations, giving those without a tracking entry one so that every later
- * commit to them is counted.
+ * Compute the answer into a fresh entry, in a new memory context under
+ * parent, with reporting._freshness_row(), as the caller.
  */
 static void
-stamp_entry(FreshnessEntry *entry, TimestampTz now)
+compute_entry(FreshnessEntry *entry, Oid view, TimestampTz now, MemoryContext parent)
 {
-	TimestampTz *changes;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(view)};
 
+	memset(entry, 0, sizeof(FreshnessEntry));
+	entry->view = view;
+	entry->cxt = AllocSetContextCreate(parent, "reporting freshness entry",
+									   ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT * FROM reporting._freshness_row($1)",
+								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "reporting._freshness_row() returned no row");
+		fill_entry(entry, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, now);
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(entry->cxt);
+		entry->cxt = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static bool
+same_oids(int n1, const Oid *a, int n2, const Oid *b)
+{
+	return n1 == n2 && memcmp(a, b, n1 * sizeof(Oid)) == 0;
+}
+
+/* Record the caller an entry about to be kept was computed for. */
+static void
+stamp_caller(FreshnessEntry *entry, TimestampTz now)
+{
 	entry->userid = GetUserId();
 	entry->search_path = MemoryContextStrdup(entry->cxt, namespace_search_path);
 	entry->timezone = session_timezone;
@@ -423,41 +542,72 @@ stamp_entry(FreshnessEntry *entry, TimestampTz now)
 	entry->reload_time = PgReloadTime;
 	entry->epoch = reporting_tracking_epoch();
 	entry->computed_at = now;
-	entry->generations = MemoryContextAlloc(entry->cxt, Max(entry->nrelids, 1) * sizeof(int64));
-	entry->reasons = MemoryContextAlloc(entry->cxt, Max(entry->nrelids, 1) * sizeof(char *));
-	changes = palloc(Max(entry->nrelids, 1) * sizeof(TimestampTz));
-	reporting_read_generations(entry->nrelids, entry->relids, entry->generations,
-							   changes, entry->reasons, true);
-	pfree(changes);
 }
 
 /*
- * Compute the answer into entry (whose cxt is fresh) with
- * reporting._freshness_row(), as the caller.
+ * Compute the answer for view into *result, and say whether it may be kept:
+ * the generations of what it read, read before and after, did not move.
+ * What it reads is known once computed: guess it from the entry computed
+ * before (old, may be NULL), and compute once more when the guess was
+ * wrong.
  */
-static void
-compute_entry(FreshnessEntry *entry, Oid view, TimestampTz now)
+static bool
+compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, FreshnessEntry *result)
 {
-	Oid			argtypes[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(view)};
+	int			nrelids = old ? old->nrelids : 0;
+	int			nviews = old ? old->nviews : 0;
+	const Oid  *relids = old ? old->relids : NULL;
+	const Oid  *views = old ? old->views : NULL;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "reporting freshness stamp",
+												  ALLOCSET_SMALL_SIZES);
+	FreshnessStamp before;
+	FreshnessStamp after;
+	bool		keep = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT f.state, f.as_of_now, f.as_of, f.reason, f.sentence,"
-							  " f.next_refresh_at, f.relids, f.valid_until,"
-							  " f.last_refreshed_at, f.last_started_at, f.last_failed"
-							  " FROM reporting._freshness_row($1) f",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "reporting._freshness_row() returned no row");
-	fill_entry(entry, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, now);
-	SPI_finish();
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		bool		stamped = read_stamp(nrelids, relids, nviews, views, true, scratch, &before);
+
+		compute_entry(result, view, now, CacheMemoryContext);
+		if (!same_oids(nrelids, relids, result->nrelids, result->relids) ||
+			!same_oids(nviews, views, result->nviews, result->views))
+		{
+			if (attempt == 1)
+				break;
+			/* guessed wrong: compute again, now knowing what it reads */
+			nrelids = result->nrelids;
+			relids = MemoryContextAlloc(scratch, Max(nrelids, 1) * sizeof(Oid));
+			memcpy((Oid *) relids, result->relids, nrelids * sizeof(Oid));
+			nviews = result->nviews;
+			views = MemoryContextAlloc(scratch, Max(nviews, 1) * sizeof(Oid));
+			memcpy((Oid *) views, result->views, nviews * sizeof(Oid));
+			MemoryContextDelete(result->cxt);
+			result->cxt = NULL;
+			continue;
+		}
+		keep = stamped &&
+			read_stamp(nrelids, relids, nviews, views, false, scratch, &after) &&
+			same_stamp(&before, &after, nrelids, nviews);
+		if (keep)
+		{
+			result->stamp.generations = MemoryContextAlloc(result->cxt, Max(nrelids, 1) * sizeof(int64));
+			memcpy(result->stamp.generations, before.generations, nrelids * sizeof(int64));
+			result->stamp.reasons = NULL;
+			result->stamp.run_generations = MemoryContextAlloc(result->cxt, Max(nviews, 1) * sizeof(uint64));
+			memcpy(result->stamp.run_generations, before.run_generations, nviews * sizeof(uint64));
+			result->stamp.everything = before.everything;
+			stamp_caller(result, now);
+		}
+		break;
+	}
+	MemoryContextDelete(scratch);
+	return keep;
 }
 
 /*
- * The entry for view, computed again unless it still holds.  An answer that
- * must not be kept (see the file header) is computed into a transient entry
- * in the caller's memory context.
+ * The entry for view: the cached one while it holds, else computed again.
+ * An answer that must not be kept (see the file header) is computed into
+ * *transient, which the caller passes to release_entry.
  */
 static FreshnessEntry *
 lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
@@ -474,25 +624,12 @@ lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
 	else if (entry_holds(entry, now))
 		return entry;
 
-	keep = !IsolationUsesXactSnapshot();
-	memset(transient, 0, sizeof(FreshnessEntry));
-	transient->view = view;
-	transient->cxt = AllocSetContextCreate(keep ? CacheMemoryContext : CurrentMemoryContext,
-										   "reporting freshness entry",
-										   ALLOCSET_SMALL_SIZES);
-	PG_TRY();
+	if (IsolationUsesXactSnapshot())
 	{
-		compute_entry(transient, view, now);
-		keep = keep && !wrote_any(transient->nrelids, transient->relids);
-		if (keep)
-			stamp_entry(transient, now);
+		compute_entry(transient, view, now, CurrentMemoryContext);
+		return transient;
 	}
-	PG_CATCH();
-	{
-		MemoryContextDelete(transient->cxt);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	keep = compute_keepable(view, now, entry->cxt ? entry : NULL, transient);
 
 	/* the SQL above may have brought invalidations that emptied the cache */
 	if (!keep || cache_invalidated || freshness_cache == NULL)
@@ -654,4 +791,45 @@ reporting_assert_fresh(PG_FUNCTION_ARGS)
 						  2, argtypes, values, NULL, false, 1);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * reporting._freshness_cached(view regclass) returns the row of
+ * reporting._freshness_row() (see there), from the cache while it holds,
+ * with as_of the time of the call while the view holds every committed
+ * change.  NULL for a relation that no longer exists.  STRICT; raises what
+ * _freshness_row() raises.
+ */
+Datum
+reporting_freshness_cached(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Oid			view = PG_GETARG_OID(0);
+	FreshnessEntry transient;
+	FreshnessEntry *entry;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	HeapTuple	tuple;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reporting._freshness_cached() must return a record");
+	entry = lookup_entry(view, now, &transient);
+	if (entry->desc->natts != desc->natts)
+		elog(ERROR, "reporting._freshness_cached() and reporting._freshness_row() return different rows");
+	values = palloc(desc->natts * sizeof(Datum));
+	nulls = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(entry->row, entry->desc, values, nulls);
+	if (entry->as_of_now)
+	{
+		int			attno = column(entry->desc, "as_of");
+
+		values[attno - 1] = TimestampTzGetDatum(now);
+		nulls[attno - 1] = false;
+	}
+	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
+	release_entry(entry, &transient);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }

@@ -40,6 +40,7 @@
 #include "utils/guc.h"
 
 #include "reporting.h"
+#include "run_generations.h"
 #include "tracking.h"
 
 PG_MODULE_MAGIC;
@@ -73,6 +74,7 @@ reporting_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	reporting_tracking_shmem_request();
+	reporting_run_generations_shmem_request();
 	reporting_workers_shmem_request();
 }
 
@@ -84,6 +86,7 @@ reporting_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	reporting_tracking_shmem_startup();
+	reporting_run_generations_shmem_startup();
 	reporting_workers_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -156,11 +159,15 @@ reporting_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		reporting_note_drop(classId, objectId, subId);
 }
 
-/* The one transaction callback: tracking publishes, then workers are woken. */
+/*
+ * The one transaction callback: tracking and the history generations
+ * publish, then workers are woken.
+ */
 static void
 reporting_xact_callback(XactEvent event, void *arg)
 {
 	reporting_tracking_xact_event(event);
+	reporting_run_generations_xact_event(event);
 	reporting_workers_xact_event(event);
 }
 
