@@ -20,9 +20,10 @@
  *	- a committed change to the history (reporting.runs) of the view or of
  *	  an upstream report it follows: their history generations
  *	  (run_generations.c);
- *	- DDL: any relcache invalidation, and syscache invalidations of
- *	  functions, schemas and roles, empty the cache (the DDL that changes
- *	  results without writing rows also bumps every generation);
+ *	- DDL: a relcache invalidation of a relation it read forgets it, and
+ *	  syscache invalidations of functions, schemas and roles empty the
+ *	  cache (the DDL that changes results without writing rows also bumps
+ *	  every generation);
  *	- the caller: role, display settings (TimeZone, DateStyle,
  *	  IntervalStyle, search_path), a configuration reload, the tracker's
  *	  epoch;
@@ -97,6 +98,7 @@ typedef struct FreshnessEntry
 {
 	Oid			view;			/* hash key */
 	MemoryContext cxt;			/* holds everything below; NULL if empty */
+	bool		stale;			/* a relation it read changed in the catalog */
 
 	/* the row of reporting._freshness_row(), and what freshness() needs */
 	HeapTuple	row;
@@ -233,10 +235,36 @@ reporting_describe_age(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * A relation changed in the catalog: forget the answers that read it (all
+ * of them for InvalidOid).  Plain views are not among what an answer read,
+ * but the DDL that changes what they return also bumps every generation
+ * (tracking.c, ddl_changes_results); temporary tables, which REFRESH ...
+ * CONCURRENTLY makes, invalidate nothing here.
+ */
 static void
-invalidate_all(Datum arg, Oid relid)
+invalidate_relation(Datum arg, Oid relid)
 {
-	cache_invalidated = true;
+	HASH_SEQ_STATUS scan;
+	FreshnessEntry *entry;
+
+	if (!OidIsValid(relid))
+	{
+		cache_invalidated = true;
+		return;
+	}
+	if (freshness_cache == NULL)
+		return;
+	hash_seq_init(&scan, freshness_cache);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->cxt == NULL || entry->stale)
+			continue;
+		if (entry->view == relid)
+			entry->stale = true;
+		for (int i = 0; i < entry->nrelids && !entry->stale; i++)
+			entry->stale = entry->relids[i] == relid;
+	}
 }
 
 static void
@@ -269,7 +297,7 @@ ensure_cache(void)
 
 	if (!callbacks_registered)
 	{
-		CacheRegisterRelcacheCallback(invalidate_all, (Datum) 0);
+		CacheRegisterRelcacheCallback(invalidate_relation, (Datum) 0);
 		CacheRegisterSyscacheCallback(PROCOID, invalidate_all_syscache, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all_syscache, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, invalidate_all_syscache, (Datum) 0);
@@ -383,7 +411,7 @@ entry_holds(const FreshnessEntry *entry, TimestampTz now)
 	FreshnessStamp current;
 	bool		holds;
 
-	if (entry->cxt == NULL || !same_caller(entry) ||
+	if (entry->cxt == NULL || entry->stale || !same_caller(entry) ||
 		now < entry->computed_at || now >= entry->valid_until ||
 		entry->epoch != reporting_tracking_epoch())
 		return false;

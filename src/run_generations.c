@@ -130,14 +130,25 @@ note_view(Oid view)
 	pending[npending++] = view;
 }
 
-/* The value of the first column ("view") of a runs row. */
+/* The value of the column "view" of a runs row. */
 static Oid
 row_view(HeapTuple tuple, TupleDesc desc)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tuple, 1, desc, &isnull);
+	Datum		d;
 
-	return isnull ? InvalidOid : DatumGetObjectId(d);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "view") == 0)
+		{
+			d = heap_getattr(tuple, i + 1, desc, &isnull);
+			return isnull ? InvalidOid : DatumGetObjectId(d);
+		}
+	}
+	elog(ERROR, "reporting.runs has no column \"view\"");
+	return InvalidOid;			/* keep the compiler quiet */
 }
 
 /*
