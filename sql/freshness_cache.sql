@@ -4,6 +4,13 @@
 -- it again in the same session.  Needs shared_preload_libraries = 'reporting'.
 
 SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.try_refresh(v regclass) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM reporting.refresh(v);
+    RETURN 'refreshed';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
 CREATE FUNCTION pg_temp.f(v regclass)
 RETURNS TABLE (fresh boolean, lag_known boolean, reason text, has_next boolean)
 LANGUAGE sql AS $$
@@ -101,6 +108,40 @@ DO $$ BEGIN PERFORM reporting.assert_fresh('cache_top', NULL); EXCEPTION WHEN OT
 DO $$ BEGIN PERFORM reporting.assert_fresh('cache_other'::regclass, '1 s'); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
 DO $$ BEGIN PERFORM reporting.freshness('cache_p', '-1 s'); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
 
+-- the history alone: a skip recorded by refresh_all(), then a refresh that
+-- fails (neither writes a source or the view)
+CREATE FUNCTION pg_temp.history(v regclass)
+RETURNS TABLE (last_status text, consecutive_failures int, failed_in_sentence boolean, retry_known boolean)
+LANGUAGE sql AS $$
+    SELECT s.last_status, s.consecutive_failures, s.freshness LIKE '%the last attempt failed%',
+           s.retry_at IS NOT NULL
+      FROM reporting.status s WHERE s.view = v $$;
+CREATE TABLE cache_hist (x int);
+INSERT INTO cache_hist VALUES (1);
+CREATE FUNCTION cache_hist_check(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF current_setting('regress_cache.fail', true) = 'on' THEN
+        RAISE EXCEPTION 'refresh made to fail';
+    END IF;
+    RETURN x;
+END $$;
+CREATE MATERIALIZED VIEW cache_h AS SELECT 1 AS k, sum(cache_hist_check(x)) AS s FROM cache_hist;
+CREATE UNIQUE INDEX ON cache_h (k);
+SELECT reporting.register('cache_h', every => '1 hour', sources => '{cache_hist}');
+SELECT mode FROM reporting.refresh('cache_h');
+SELECT * FROM pg_temp.history('cache_h');
+SELECT view, status FROM reporting.refresh_all() WHERE view = 'cache_h'::regclass;
+SELECT * FROM pg_temp.history('cache_h');
+-- refresh workers of this database now fail it; this session does not
+ALTER DATABASE contrib_regression SET regress_cache.fail = on;
+SELECT reporting.register('cache_h', every => '1 hour', sources => '{cache_hist}', refresh_when => 'always');
+SELECT mode FROM reporting.refresh('cache_h');
+SELECT * FROM pg_temp.history('cache_h');
+SELECT view, status FROM reporting.refresh_all() WHERE view = 'cache_h'::regclass;
+SELECT * FROM pg_temp.history('cache_h');
+ALTER DATABASE contrib_regression RESET regress_cache.fail;
+SELECT fresh, sentence LIKE '%the last attempt failed%' AS says_failed FROM reporting.freshness('cache_h');
+
 -- the clock alone: the words "last refreshed just now" change after a
 -- second with nothing written (polled in new transactions, at most 30 s)
 CREATE PROCEDURE pg_temp.wait_for_words(v regclass, words text) LANGUAGE plpgsql AS $$
@@ -136,9 +177,10 @@ SELECT valid_until = (date_trunc('day', now() AT TIME ZONE 'Pacific/Kiritimati')
 ALTER ROLE CURRENT_USER IN DATABASE contrib_regression RESET TimeZone;
 
 SELECT reporting.unregister(view) FROM reporting.registrations;
-DROP MATERIALIZED VIEW cache_top, cache_p, cache_today;
+DROP MATERIALIZED VIEW cache_top, cache_p, cache_today, cache_h;
+DROP FUNCTION cache_hist_check(int);
 DROP VIEW cache_plain;
 DROP MATERIALIZED VIEW cache_base;
-DROP TABLE cache_sales, cache_other, cache_parts;
+DROP TABLE cache_sales, cache_other, cache_parts, cache_hist;
 REVOKE USAGE ON SCHEMA reporting FROM regress_cache_reader;
 DROP ROLE regress_cache_reader;
