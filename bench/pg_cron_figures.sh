@@ -303,6 +303,7 @@ figure_freshness_cost() {
 	run_psql -q -c "SELECT reporting.unregister(view) FROM reporting.registrations WHERE view <> 'reporting_daily_revenue'::regclass" \
 		-c "SELECT reporting.refresh('reporting_daily_revenue')" >/dev/null
 	echo "SELECT reporting.assert_fresh('reporting_daily_revenue', '1 hour');" >"$OUT/fresh_assert.sql"
+	echo "SELECT * FROM reporting.freshness('reporting_daily_revenue');" >"$OUT/fresh_freshness.sql"
 	echo "SELECT * FROM reporting.status WHERE view = 'reporting_daily_revenue'::regclass;" >"$OUT/fresh_status.sql"
 	echo "SELECT * FROM reporting_daily_revenue WHERE day >= current_date - 90;" >"$OUT/fresh_read.sql"
 	for views in 1 100; do
@@ -317,13 +318,14 @@ SQL
 		fi
 		n=$(run_psql -At -c 'SELECT count(*) FROM reporting.registrations')
 		[ "$n" -eq "$views" ] || warn "figure 10: $n registered views, not $views"
-		for what in assert status read; do
+		for what in assert freshness status read; do
 			pgbench_latencies "$OUT/fresh_$what.sql" "$seconds" 1 |
 				awk '{printf "%.0f\n", $1 * 1000}' >"$OUT/fresh_${what}_$views.us"
 		done
+		freshness_in_server "$views"
 	done
 	for views in 1 100; do
-		for what in assert status read; do
+		for what in assert freshness status read; do
 			printf -v "fresh_${what}_${views}_median" '%s' "$(median <"$OUT/fresh_${what}_$views.us")"
 			printf -v "fresh_${what}_${views}_p99" '%s' "$(percentile 99 <"$OUT/fresh_${what}_$views.us")"
 			printf -v "fresh_${what}_${views}_n" '%s' "$(wc -l <"$OUT/fresh_${what}_$views.us")"
@@ -332,6 +334,44 @@ SQL
 			sp="fresh_status_${views}_p99" rm="fresh_read_${views}_median" rp="fresh_read_${views}_p99"
 		echo "$views registered: assert_fresh ${!am} (${!ap}) us, status ${!sm} (${!sp}) us, reading the report ${!rm} (${!rp}) us (median (p99))"
 	done
+}
+
+# The cost of freshness() inside the server, without the client round trip:
+# microseconds per call over N calls in one statement, cycling through every
+# registered view, answered from the cache (filled by a first pass), beside
+# the same answers computed afresh (_freshness_row(), what a call costs after
+# a change); and a whole SELECT from reporting.status, in ms.  Sets
+# fresh_cached_VIEWS, fresh_computed_VIEWS, fresh_status_all_VIEWS.
+freshness_in_server() {
+	local views=$1 out
+	out=$(run_psql -At 2>&1 <<'SQL'
+DO $$
+DECLARE
+    t0 timestamptz;
+    n int;
+    v regclass[] := ARRAY(SELECT view FROM reporting.registrations ORDER BY view);
+BEGIN
+    PERFORM reporting.freshness(x) FROM unnest(v) x;
+    n := greatest(20000 / cardinality(v), 1) * cardinality(v);
+    t0 := clock_timestamp();
+    PERFORM reporting.freshness(v[1 + g % cardinality(v)]) FROM generate_series(0, n - 1) g;
+    RAISE NOTICE 'cached %', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n, 2);
+    n := least(cardinality(v) * 5, 200);
+    t0 := clock_timestamp();
+    PERFORM reporting._freshness_row(v[1 + g % cardinality(v)]) FROM generate_series(0, n - 1) g;
+    RAISE NOTICE 'computed %', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n, 2);
+    PERFORM count(*) FROM reporting.status;
+    t0 := clock_timestamp();
+    PERFORM count(*) FROM reporting.status;
+    RAISE NOTICE 'status %', round(extract(epoch FROM clock_timestamp() - t0) * 1e3, 2);
+END $$;
+SQL
+)
+	printf -v "fresh_cached_$views" '%s' "$(sed -n 's/^NOTICE:  cached //p' <<<"$out")"
+	printf -v "fresh_computed_$views" '%s' "$(sed -n 's/^NOTICE:  computed //p' <<<"$out")"
+	printf -v "fresh_status_all_$views" '%s' "$(sed -n 's/^NOTICE:  status //p' <<<"$out")"
+	local c="fresh_cached_$views" k="fresh_computed_$views" a="fresh_status_all_$views"
+	echo "$views registered, in the server: freshness() ${!c} us per call from the cache, ${!k} us computed afresh; all of reporting.status ${!a} ms"
 }
 
 # The plot of figures 8 and 9: every run of the four jobs over the window,

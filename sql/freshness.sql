@@ -69,8 +69,22 @@ SELECT reporting.register('recent', every => '1 hour', refresh => 'now');
 SELECT * FROM pg_temp.verdict('recent');
 SELECT freshness LIKE '%the date it depends on has not changed' AS says_so FROM reporting.status WHERE view = 'recent'::regclass;
 SELECT view, status, error FROM reporting.refresh_all() WHERE view = 'recent'::regclass;
+-- a refresh records the clock its query saw: the start of its transaction
+BEGIN;
+SELECT mode FROM reporting.refresh('recent');
+SELECT clock_at = now() AS clock_of_the_transaction, started_at > clock_at AS started_after
+  FROM reporting.runs WHERE view = 'recent'::regclass ORDER BY id DESC LIMIT 1;
+COMMIT;
+-- a refresh that started today in a transaction begun yesterday (before
+-- midnight) computed yesterday's window: not fresh, although it started today
+UPDATE reporting.runs SET clock_at = clock_at - interval '1 day'
+ WHERE view = 'recent'::regclass AND status = 'refreshed';
+SELECT fresh, sources_changed, clock FROM pg_temp.verdict('recent');
+SELECT mode FROM reporting.refresh('recent');
+SELECT fresh FROM pg_temp.verdict('recent');
 -- a day later (backdated history) the window has moved: not skipped
-UPDATE reporting.runs SET started_at = started_at - interval '1 day', finished_at = finished_at - interval '1 day'
+UPDATE reporting.runs SET started_at = started_at - interval '1 day', finished_at = finished_at - interval '1 day',
+                          clock_at = clock_at - interval '1 day'
  WHERE view = 'recent'::regclass;
 SELECT fresh, sources_changed, clock FROM pg_temp.verdict('recent');
 SELECT regexp_replace(reason, 'time zone \S+', 'time zone X') AS reason FROM reporting.freshness('recent');

@@ -23,54 +23,33 @@
 -- computes when something has changed is _freshness_row(), below: the
 -- function of 0.4.0, which also says what the answer depends on.
 
--- "just now", "45 seconds ago", ...: in C, beside the instant its words
--- change (src/freshness.c), so that a cached sentence is never out of date.
+-- "just now", "45 seconds ago", ... and the freshness sentence up to its
+-- verdict: in C (src/freshness.c), where the cache tells them at each call.
 CREATE OR REPLACE FUNCTION reporting._describe_age(age pg_catalog.interval)
 RETURNS pg_catalog.text
 LANGUAGE C IMMUTABLE STRICT
 AS 'MODULE_PATHNAME', 'reporting_describe_age';
 
--- Everything reporting.freshness() and reporting.status say about one
--- registered view, computed from the catalog, with what it depends on:
---   state             unchanged, changed, unknown (see _freshness), or
---                     unregistered
---   as_of_now         as_of is "now" (the view holds every committed change)
---   relids            the relations whose change generations the verdict
---                     read: the view, every upstream materialized view it
---                     follows, the tables standing for their sources, and
---                     reporting.registrations
---   views             the registered views whose history (reporting.runs)
---                     it read: the view and the upstream reports it follows
---   valid_until       when the clock alone may change it (the date a query
---                     depends on; the close-of-day words of a cron
---                     schedule), NULL for never; the words of the ages in
---                     the sentence are the caller's to time (freshness.c)
--- and the columns of reporting.status that come from the history.
-CREATE FUNCTION reporting._freshness_row(view pg_catalog.regclass,
-    OUT state pg_catalog.text, OUT as_of_now pg_catalog.bool, OUT as_of pg_catalog.timestamptz,
-    OUT reason pg_catalog.text, OUT sentence pg_catalog.text,
-    OUT next_refresh_at pg_catalog.timestamptz, OUT relids pg_catalog.oid[],
-    OUT views pg_catalog.oid[], OUT valid_until pg_catalog.timestamptz,
-    OUT last_refreshed_at pg_catalog.timestamptz, OUT last_started_at pg_catalog.timestamptz,
-    OUT last_failed pg_catalog.bool,
-    OUT sources_changed pg_catalog.bool, OUT changes pg_catalog.int8,
-    OUT last_source_change pg_catalog.timestamptz, OUT verdict_reason pg_catalog.text,
-    OUT clock pg_catalog.text, OUT upstream pg_catalog.regclass, OUT uncommitted pg_catalog.bool,
-    OUT schedule pg_catalog.text, OUT last_duration pg_catalog.interval,
-    OUT last_status pg_catalog.text, OUT last_mode pg_catalog.text,
-    OUT last_error pg_catalog.text, OUT last_sqlstate pg_catalog.text,
-    OUT rows pg_catalog.int8, OUT consecutive_failures pg_catalog.int4,
-    OUT retry_at pg_catalog.timestamptz)
+CREATE OR REPLACE FUNCTION reporting._describe_freshness(
+    view_exists pg_catalog.bool, every pg_catalog.interval, cron pg_catalog.text,
+    timezone pg_catalog.text, last_refreshed_at pg_catalog.timestamptz,
+    last_status pg_catalog.text, last_started_at pg_catalog.timestamptz,
+    now pg_catalog.timestamptz)
+RETURNS pg_catalog.text
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'reporting_describe_freshness';
+
+-- What the verdict on a view reads (see _freshness_row): relids, views,
+-- and valid_until.
+CREATE FUNCTION reporting._freshness_reads(view pg_catalog.regclass,
+    OUT relids pg_catalog.oid[], OUT views pg_catalog.oid[],
+    OUT valid_until pg_catalog.timestamptz)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    f record;
-    r record;
-    last record;
-    n record;
     catalog_relids pg_catalog.oid[];
 BEGIN
     SELECT pg_catalog.array_agg(c.oid ORDER BY c.oid) INTO catalog_relids
@@ -78,61 +57,12 @@ BEGIN
       JOIN pg_catalog.pg_extension e ON e.extnamespace OPERATOR(pg_catalog.=) c.relnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'reporting'
        AND c.relname OPERATOR(pg_catalog.=) 'registrations';
-    SELECT g.* INTO r FROM reporting.registrations g
-     WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid;
-    IF NOT FOUND THEN
-        state := 'unregistered';
-        as_of_now := false;
-        reason := pg_catalog.format('materialized view %s is not registered', view);
-        sentence := 'not registered';
+    IF NOT EXISTS (SELECT 1 FROM reporting.registrations g
+                    WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid) THEN
         relids := catalog_relids;
         views := ARRAY[]::pg_catalog.oid[];
         RETURN;
     END IF;
-    SELECT * INTO f FROM reporting._freshness(view);
-    SELECT u.status, u.started_at, u.duration, u.mode, u.error, u.sqlstate INTO last
-      FROM reporting.runs u
-     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
-     ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
-    SELECT u.rows INTO rows FROM reporting.runs u
-     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
-       AND u.status OPERATOR(pg_catalog.=) 'refreshed'
-     ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
-    SELECT * INTO n FROM reporting._next_refresh(view);
-
-    state := f.state;
-    as_of_now := f.state OPERATOR(pg_catalog.=) 'unchanged' AND f.as_of IS NOT NULL;
-    as_of := f.as_of;
-    reason := CASE WHEN f.state OPERATOR(pg_catalog.=) 'unchanged' THEN NULL
-                   WHEN f.reason IS NOT NULL THEN f.reason
-                   ELSE pg_catalog.format('%s %s to its sources since its last refresh%s', f.changes,
-                                          CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
-                                          CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END) END;
-    sentence := reporting._describe_freshness(true, r.every, r.cron, r.timezone, f.last_refreshed_at,
-                                              last.status, last.started_at, pg_catalog.now())
-                OPERATOR(pg_catalog.||)
-                CASE WHEN f.last_refreshed_at IS NULL THEN ''
-                     ELSE reporting._describe_verdict(f.state, f.changes, f.reason, f.clock, f.upstream, f.uncommitted) END;
-    next_refresh_at := n.next_refresh_at;
-    consecutive_failures := coalesce(n.consecutive_failures, 0);
-    retry_at := n.retry_at;
-    last_refreshed_at := f.last_refreshed_at;
-    last_started_at := last.started_at;
-    last_failed := last.status OPERATOR(pg_catalog.=) 'failed';
-    sources_changed := f.sources_changed;
-    changes := f.changes;
-    last_source_change := f.last_source_change;
-    verdict_reason := f.reason;
-    clock := f.clock;
-    upstream := f.upstream;
-    uncommitted := f.uncommitted;
-    schedule := reporting._describe_schedule(r.every, r.cron, r.timezone);
-    last_duration := last.duration;
-    last_status := last.status;
-    last_mode := last.mode;
-    last_error := CASE WHEN last.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN last.error END;
-    last_sqlstate := last.sqlstate;
-
     -- what the verdict read: the views _freshness follows (registered
     -- upstream materialized views), and the tables standing for their sources
     WITH RECURSIVE up (v, depth) AS (
@@ -166,12 +96,288 @@ BEGIN
              WHERE EXISTS (SELECT 1 FROM reporting._query_dependencies(w.v::pg_catalog.regclass) q
                             WHERE q.kind OPERATOR(pg_catalog.=) 'clock_date'))
       INTO relids, views, valid_until;
-    -- the close-of-day words of a cron schedule change with the date in
-    -- some time zone: every time zone's midnight falls on a quarter hour
-    IF r.cron IS NOT NULL THEN
-        valid_until := LEAST(valid_until,
-            pg_catalog.to_timestamp((pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog./) 900) OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) 900));
+END
+$$;
+
+COMMENT ON FUNCTION reporting._freshness_reads(pg_catalog.regclass) IS
+    'Internal: what the verdict on a view reads: the relations whose change generations stand for its sources (through the upstream reports it follows), those reports, and until when the clock leaves the verdict alone.';
+
+-- The clock a refresh's query saw: the start of its transaction (what
+-- CURRENT_DATE and now() returned to it), which a refresh run in a
+-- transaction begun before midnight has on the previous day although it
+-- started after.  Set when a run is recorded as refreshed, in the
+-- refreshing transaction; NULL for runs recorded before 0.5.0 (their
+-- started_at stands in).
+ALTER TABLE reporting.runs ADD COLUMN clock_at pg_catalog.timestamptz;
+
+COMMENT ON COLUMN reporting.runs.clock_at IS
+    'For a successful refresh: the start of the transaction that ran it, the time CURRENT_DATE and now() had for its query.';
+
+CREATE FUNCTION reporting._set_run_clock()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.status OPERATOR(pg_catalog.=) 'refreshed'
+       AND (TG_OP OPERATOR(pg_catalog.=) 'INSERT' OR OLD.status OPERATOR(pg_catalog.<>) 'refreshed') THEN
+        NEW.clock_at := pg_catalog.transaction_timestamp();
     END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER runs_set_clock BEFORE INSERT OR UPDATE OF status ON reporting.runs
+    FOR EACH ROW EXECUTE FUNCTION reporting._set_run_clock();
+
+-- _freshness: a date-dependent report compares the date its query saw.
+CREATE OR REPLACE FUNCTION reporting._freshness(view pg_catalog.regclass, depth pg_catalog.int4 DEFAULT 0,
+    OUT state pg_catalog.text, OUT sources_changed pg_catalog.bool,
+    OUT changes pg_catalog.int8, OUT last_source_change pg_catalog.timestamptz,
+    OUT reason pg_catalog.text, OUT clock pg_catalog.text,
+    OUT upstream pg_catalog.regclass, OUT uncommitted pg_catalog.bool,
+    OUT last_refreshed_at pg_catalog.timestamptz, OUT as_of pg_catalog.timestamptz)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    declared pg_catalog.regclass[];
+    s record;
+    d record;
+    u record;
+    f record;
+    provable pg_catalog.bool;
+    tz pg_catalog.text;
+    refreshed_clock pg_catalog.timestamptz;
+BEGIN
+    SELECT r.sources INTO declared FROM reporting.registrations r
+     WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid;
+    SELECT pg_catalog.max(x.started_at) INTO last_refreshed_at FROM reporting.runs x
+     WHERE x.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND x.status OPERATOR(pg_catalog.=) 'refreshed';
+    SELECT x.tracked_sources IS NOT NULL AND x.tracking_epoch IS NOT NULL,
+           coalesce(x.clock_at, x.started_at)
+      INTO provable, refreshed_clock
+      FROM reporting.runs x
+     WHERE x.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND x.status OPERATOR(pg_catalog.=) 'refreshed'
+     ORDER BY x.started_at DESC, x.id DESC LIMIT 1;
+
+    -- the sources the view reads directly (and through plain views)
+    SELECT pg_catalog.bool_or(x.changed) AS any_changed,
+           pg_catalog.count(*) AS n, pg_catalog.count(x.changed) AS known,
+           pg_catalog.sum(x.changes) FILTER (WHERE x.changed) AS changes,
+           pg_catalog.max(x.last_change) FILTER (WHERE x.changed) AS last_change,
+           pg_catalog.min(x.reason) AS reason,
+           pg_catalog.bool_or(x.uncommitted) AS uncommitted
+      INTO s FROM reporting.staleness($1) x;
+    changes := coalesce(s.changes, 0);
+    last_source_change := s.last_change;
+    uncommitted := coalesce(s.uncommitted, false);
+    IF s.any_changed THEN
+        state := 'changed';
+        sources_changed := true;
+    ELSIF s.n OPERATOR(pg_catalog.=) s.known AND coalesce(provable, false) THEN
+        state := 'unchanged';
+        sources_changed := false;
+    ELSE
+        state := 'unknown';
+        reason := coalesce(s.reason, CASE WHEN last_refreshed_at IS NULL THEN 'never refreshed' END,
+                           'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)');
+    END IF;
+
+    -- what the query depends on besides its tables
+    FOR d IN SELECT q.kind, q.object FROM reporting._query_dependencies($1) q
+              ORDER BY pg_catalog.array_position(ARRAY['volatile', 'clock_time', 'catalog', 'session', 'function', 'sequence', 'text_search', 'clock_date'], q.kind),
+                       q.object COLLATE "C"
+    LOOP
+        IF d.kind OPERATOR(pg_catalog.=) ANY (ARRAY['volatile', 'clock_time']) THEN
+            clock := 'time';
+            IF state OPERATOR(pg_catalog.=) 'unchanged' THEN
+                state := 'changed';
+                reason := CASE WHEN d.kind OPERATOR(pg_catalog.=) 'volatile'
+                               THEN pg_catalog.format('its query calls %s, whose result changes at every run', d.object)
+                               ELSE pg_catalog.format('its query depends on the current time (%s)', d.object) END;
+            END IF;
+        ELSIF d.kind OPERATOR(pg_catalog.=) 'function' AND declared IS NULL AND state OPERATOR(pg_catalog.<>) 'changed' THEN
+            IF state OPERATOR(pg_catalog.=) 'unchanged' THEN
+                state := 'unknown';
+                reason := pg_catalog.format('its query calls %s, which can read tables the catalog does not link to the view; declare them with reporting.register(..., sources => ...)', d.object);
+            END IF;
+        ELSIF d.kind OPERATOR(pg_catalog.=) ANY (ARRAY['sequence', 'text_search', 'catalog', 'session']) AND state OPERATOR(pg_catalog.=) 'unchanged' THEN
+            state := 'unknown';
+            reason := CASE d.kind
+                      WHEN 'sequence' THEN pg_catalog.format('its query uses %s, whose values change without any table changing', d.object)
+                      WHEN 'catalog' THEN pg_catalog.format('its query reads system catalog %s, which changes without going through the executor', d.object)
+                      WHEN 'session' THEN pg_catalog.format('its query uses %s, whose value depends on the session that refreshes it', d.object)
+                      ELSE pg_catalog.format('its query uses %s, whose result depends on a text search configuration that can change without notice', d.object) END;
+        ELSIF d.kind OPERATOR(pg_catalog.=) 'clock_date' AND clock IS NULL THEN
+            clock := 'date';
+            tz := coalesce(reporting._refresh_setting($1, 'TimeZone'), 'UTC');
+            IF state OPERATOR(pg_catalog.=) 'unchanged'
+               AND (pg_catalog.now() AT TIME ZONE tz)::pg_catalog.date
+                   OPERATOR(pg_catalog.<>) (refreshed_clock AT TIME ZONE tz)::pg_catalog.date THEN
+                state := 'changed';
+                reason := pg_catalog.format('its query depends on the current date (CURRENT_DATE), which has changed in time zone %s since the last refresh', tz);
+            END IF;
+        END IF;
+    END LOOP;
+
+    -- as of when it is exact, before looking upstream
+    as_of := CASE WHEN last_refreshed_at IS NULL OR NOT coalesce(provable, false) THEN NULL
+                  WHEN state OPERATOR(pg_catalog.=) 'unchanged' THEN pg_catalog.now()
+                  ELSE last_refreshed_at END;
+
+    -- the materialized views it reads: behind them is behind too
+    FOR u IN SELECT t.source FROM reporting._tracked_sources($1) t
+              WHERE t.source_kind OPERATOR(pg_catalog.=) 'materialized view'
+                AND t.source::pg_catalog.oid OPERATOR(pg_catalog.<>) $1::pg_catalog.oid
+              ORDER BY t.source::pg_catalog.text COLLATE "C"
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM reporting.registrations r
+                        WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) u.source::pg_catalog.oid) THEN
+            IF state OPERATOR(pg_catalog.=) 'unchanged' THEN
+                state := 'unknown';
+                upstream := u.source;
+                reason := pg_catalog.format('upstream materialized view %s is not registered, so whether it is behind its own sources is unknown; register it', u.source);
+            END IF;
+            as_of := NULL;
+            CONTINUE;
+        END IF;
+        IF depth OPERATOR(pg_catalog.>=) 16 THEN
+            state := 'unknown';
+            reason := 'its materialized views are nested too deep to follow';
+            as_of := NULL;
+            EXIT;
+        END IF;
+        SELECT * INTO f FROM reporting._freshness(u.source, depth OPERATOR(pg_catalog.+) 1);
+        as_of := LEAST(as_of, f.as_of);
+        IF f.as_of IS NULL THEN
+            as_of := NULL;
+        END IF;
+        IF f.state OPERATOR(pg_catalog.=) 'changed' AND state OPERATOR(pg_catalog.<>) 'changed' THEN
+            state := 'changed';
+            sources_changed := true;
+            upstream := u.source;
+            reason := pg_catalog.format('upstream materialized view %s is behind: %s', u.source,
+                coalesce(f.reason, pg_catalog.format('%s %s to its sources since its last refresh%s',
+                                                     f.changes, CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
+                                                     CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END)));
+        ELSIF f.state OPERATOR(pg_catalog.=) 'unknown' AND state OPERATOR(pg_catalog.=) 'unchanged' THEN
+            state := 'unknown';
+            upstream := u.source;
+            reason := pg_catalog.format('upstream materialized view %s: %s', u.source, f.reason);
+        END IF;
+    END LOOP;
+    IF state OPERATOR(pg_catalog.=) 'unknown' THEN
+        sources_changed := NULL;
+    END IF;
+END
+$$;
+
+-- Everything reporting.freshness() and reporting.status say about one
+-- registered view, computed from the catalog, with what it depends on:
+--   state             unchanged, changed, unknown (see _freshness), or
+--                     unregistered
+--   as_of_now         as_of is "now" (the view holds every committed change)
+--   relids            the relations whose change generations the verdict
+--                     read: the view, every upstream materialized view it
+--                     follows, the tables standing for their sources, and
+--                     reporting.registrations
+--   views             the registered views whose history (reporting.runs)
+--                     it read: the view and the upstream reports it follows
+--   valid_until       when the clock alone may change the verdict (the date a
+--                     query depends on), NULL for never
+--   schedule, cron, timezone, last_refreshed_at, last_failed,
+--   last_started_at, verdict_words: the pieces of the sentence, whose ages
+--                     the cache tells at each call (freshness.c)
+-- and the columns of reporting.status that come from the history.
+CREATE FUNCTION reporting._freshness_row(view pg_catalog.regclass,
+    OUT state pg_catalog.text, OUT as_of_now pg_catalog.bool, OUT as_of pg_catalog.timestamptz,
+    OUT reason pg_catalog.text, OUT sentence pg_catalog.text,
+    OUT next_refresh_at pg_catalog.timestamptz, OUT relids pg_catalog.oid[],
+    OUT views pg_catalog.oid[], OUT valid_until pg_catalog.timestamptz,
+    OUT last_refreshed_at pg_catalog.timestamptz, OUT last_started_at pg_catalog.timestamptz,
+    OUT last_failed pg_catalog.bool,
+    OUT sources_changed pg_catalog.bool, OUT changes pg_catalog.int8,
+    OUT last_source_change pg_catalog.timestamptz, OUT verdict_reason pg_catalog.text,
+    OUT clock pg_catalog.text, OUT upstream pg_catalog.regclass, OUT uncommitted pg_catalog.bool,
+    OUT schedule pg_catalog.text, OUT last_duration pg_catalog.interval,
+    OUT last_status pg_catalog.text, OUT last_mode pg_catalog.text,
+    OUT last_error pg_catalog.text, OUT last_sqlstate pg_catalog.text,
+    OUT rows pg_catalog.int8, OUT consecutive_failures pg_catalog.int4,
+    OUT retry_at pg_catalog.timestamptz, OUT cron pg_catalog.text,
+    OUT timezone pg_catalog.text, OUT verdict_words pg_catalog.text)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    f record;
+    r record;
+    last record;
+    n record;
+BEGIN
+    SELECT g.* INTO r FROM reporting.registrations g
+     WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid;
+    IF NOT FOUND THEN
+        state := 'unregistered';
+        as_of_now := false;
+        reason := pg_catalog.format('materialized view %s is not registered', view);
+        sentence := 'not registered';
+        SELECT x.relids, x.views INTO relids, views FROM reporting._freshness_reads(view) x;
+        RETURN;
+    END IF;
+    SELECT * INTO f FROM reporting._freshness(view);
+    SELECT u.status, u.started_at, u.duration, u.mode, u.error, u.sqlstate INTO last
+      FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
+     ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
+    SELECT u.rows INTO rows FROM reporting.runs u
+     WHERE u.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid
+       AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+     ORDER BY u.started_at DESC, u.id DESC LIMIT 1;
+    SELECT * INTO n FROM reporting._next_refresh(view);
+
+    state := f.state;
+    as_of_now := f.state OPERATOR(pg_catalog.=) 'unchanged' AND f.as_of IS NOT NULL;
+    as_of := f.as_of;
+    reason := CASE WHEN f.state OPERATOR(pg_catalog.=) 'unchanged' THEN NULL
+                   WHEN f.reason IS NOT NULL THEN f.reason
+                   ELSE pg_catalog.format('%s %s to its sources since its last refresh%s', f.changes,
+                                          CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
+                                          CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END) END;
+    verdict_words := CASE WHEN f.last_refreshed_at IS NULL THEN ''
+                          ELSE reporting._describe_verdict(f.state, f.changes, f.reason, f.clock, f.upstream, f.uncommitted) END;
+    sentence := reporting._describe_freshness(true, r.every, r.cron, r.timezone, f.last_refreshed_at,
+                                              last.status, last.started_at, pg_catalog.now())
+                OPERATOR(pg_catalog.||) verdict_words;
+    cron := r.cron;
+    timezone := r.timezone;
+    next_refresh_at := n.next_refresh_at;
+    consecutive_failures := coalesce(n.consecutive_failures, 0);
+    retry_at := n.retry_at;
+    last_refreshed_at := f.last_refreshed_at;
+    last_started_at := last.started_at;
+    last_failed := last.status OPERATOR(pg_catalog.=) 'failed';
+    sources_changed := f.sources_changed;
+    changes := f.changes;
+    last_source_change := f.last_source_change;
+    verdict_reason := f.reason;
+    clock := f.clock;
+    upstream := f.upstream;
+    uncommitted := f.uncommitted;
+    schedule := reporting._describe_schedule(r.every, r.cron, r.timezone);
+    last_duration := last.duration;
+    last_status := last.status;
+    last_mode := last.mode;
+    last_error := CASE WHEN last.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN last.error END;
+    last_sqlstate := last.sqlstate;
+
+    SELECT x.relids, x.views, x.valid_until INTO relids, views, valid_until
+      FROM reporting._freshness_reads(view) x;
 END
 $$;
 
@@ -194,7 +400,8 @@ CREATE FUNCTION reporting._freshness_cached(view pg_catalog.regclass,
     OUT last_status pg_catalog.text, OUT last_mode pg_catalog.text,
     OUT last_error pg_catalog.text, OUT last_sqlstate pg_catalog.text,
     OUT rows pg_catalog.int8, OUT consecutive_failures pg_catalog.int4,
-    OUT retry_at pg_catalog.timestamptz)
+    OUT retry_at pg_catalog.timestamptz, OUT cron pg_catalog.text,
+    OUT timezone pg_catalog.text, OUT verdict_words pg_catalog.text)
 RETURNS record
 LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'reporting_freshness_cached';

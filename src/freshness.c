@@ -3,7 +3,8 @@
  * freshness.c
  *		reporting.freshness(): one row per call, answered from a per-backend
  *		cache while nothing the answer depends on has changed; and the words
- *		of an age ("3 minutes ago") with the instant they change.
+ *		of the freshness sentence ("refreshed every 5 minutes; last refreshed
+ *		3 minutes ago").
  *
  * Computing the answer (reporting._freshness_row(), in SQL) walks the
  * view's sources, its upstream reports and its history: milliseconds.  An
@@ -28,19 +29,18 @@
  *	  IntervalStyle, search_path), a configuration reload, the tracker's
  *	  epoch;
  *	- the clock: the answer's valid_until (the next midnight of a date a
- *	  query depends on) and the next instant the words of an age in the
- *	  sentence change.
+ *	  query depends on).
  *
- * The generations are read before the answer is computed and again after;
- * the answer is kept only when they did not move meanwhile (a commit
- * becomes visible before its generations move, so an answer computed while
- * one committed may or may not have seen it).  Not kept either: an answer
+ * The generations are read before the answer is computed (a commit becomes
+ * visible before its generations move: one counted then is in the answer,
+ * one not counted yet moves them later).  Not kept: an answer
  * computed in a transaction that wrote one of those relations or history
  * (its own changes count, uncommitted), under REPEATABLE READ or
  * SERIALIZABLE (whose snapshot may be older than the generations), or while
  * a generation is unknown (tracking off, a prepared transaction pending).
  * The time-dependent fields (fresh for a "within", as_of while unchanged,
- * lag) are computed at every call.
+ * lag, and the ages and close-of-day words of the sentence) are computed at
+ * every call.
  *
  * reporting._freshness_cached() returns the whole row, for reporting.status.
  *
@@ -81,6 +81,7 @@
 
 PG_FUNCTION_INFO_V1(reporting_freshness);
 PG_FUNCTION_INFO_V1(reporting_describe_age);
+PG_FUNCTION_INFO_V1(reporting_describe_freshness);
 PG_FUNCTION_INFO_V1(reporting_assert_fresh);
 PG_FUNCTION_INFO_V1(reporting_freshness_cached);
 
@@ -108,9 +109,18 @@ typedef struct FreshnessEntry
 	bool		as_of_null;
 	TimestampTz as_of;
 	char	   *reason;			/* NULL for none */
-	char	   *sentence;
 	bool		next_null;
 	TimestampTz next_refresh_at;
+
+	/* the freshness sentence, whose ages are told at each call */
+	char	   *schedule;		/* reporting._describe_schedule()'s words */
+	char	   *cron;			/* NULL for none */
+	char	   *timezone_name;	/* the registration's; NULL: the session's */
+	bool		refreshed;
+	TimestampTz last_refreshed_at;
+	bool		failed;
+	TimestampTz last_started_at;
+	char	   *verdict_words;	/* _describe_verdict()'s, "" for none */
 
 	/* what it holds for */
 	Oid			userid;
@@ -196,26 +206,145 @@ reporting_age_words(double secs)
 	return psprintf(INT64_FORMAT " %s%s ago", n, name, n == 1 ? "" : "s");
 }
 
-/*
- * reporting_age_words_until
- *		The first instant after now at which the words of the age of an event
- *		at "since" (reporting_age_words(now - since)) change.  Both in
- *		TimestampTz units (µs); since <= now is expected, a later since gives
- *		the instant it stops being "just now".
- */
-TimestampTz
-reporting_age_words_until(TimestampTz since, TimestampTz now)
+/* True when cron is "M H * * *" with H a single digit 0-5: a daily refresh
+ * early in the morning, which holds the previous day's close. */
+static bool
+early_daily_cron(const char *cron)
 {
-	double		secs = (now - since) / (double) USECS_PER_SEC;
-	const char *name = NULL;
-	int			unit = age_unit(secs, &name);
-	double		next;
+	char	   *copy = pstrdup(cron);
+	char	   *fields[6];
+	int			n = 0;
+	char	   *save = NULL;
 
-	if (unit == 0)
-		next = 1;
+	for (char *tok = strtok_r(copy, " \t\n\r\f\v", &save); tok != NULL && n < 6;
+		 tok = strtok_r(NULL, " \t\n\r\f\v", &save))
+		fields[n++] = tok;
+	if (n != 5 || strspn(fields[0], "0123456789") != strlen(fields[0]) ||
+		strlen(fields[1]) != 1 || fields[1][0] < '0' || fields[1][0] > '5')
+		return false;
+	for (int i = 2; i < 5; i++)
+		if (strcmp(fields[i], "*") != 0)
+			return false;
+	return true;
+}
+
+/* The local date (Julian day) and hour of ts in tz. */
+static int
+local_day(TimestampTz ts, pg_tz *tz, int *hour)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			offset;
+
+	if (timestamp2tm(ts, &offset, &tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (hour)
+		*hour = tm.tm_hour;
+	return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
+}
+
+/*
+ * reporting_freshness_words
+ *		The freshness sentence of reporting.status up to its verdict:
+ *		"refreshed <schedule>", then "; never refreshed", or the close an
+ *		early-morning daily cron refresh holds (" — yesterday's close", " —
+ *		the close of Saturday 08 Mar 2025", in tz), or "; last refreshed <age>";
+ *		then "; the last attempt failed <age>" after a failure.  schedule is
+ *		reporting._describe_schedule()'s words; cron may be NULL; tz is the
+ *		registration's time zone (NULL: the session's); times in µs.
+ *		Raises 22008 for a time out of range.
+ */
+char *
+reporting_freshness_words(const char *schedule, const char *cron, const char *tzname,
+						  bool refreshed, TimestampTz last_refreshed_at,
+						  bool failed, TimestampTz last_started_at, TimestampTz now)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "refreshed %s", schedule);
+	if (!refreshed)
+		appendStringInfoString(&buf, "; never refreshed");
 	else
-		next = (floor(secs / unit) + 1) * unit;
-	return since + (TimestampTz) (next * USECS_PER_SEC);
+	{
+		pg_tz	   *tz = reporting_schedule_timezone(tzname);
+		int			hour;
+		int			start_day = local_day(last_refreshed_at, tz, &hour);
+
+		if (cron != NULL && early_daily_cron(cron) && hour < 6)
+		{
+			int			close_day = start_day - 1;
+			int			year,
+						month,
+						day;
+
+			if (close_day == local_day(now, tz, NULL) - 1)
+				appendStringInfoString(&buf, " — yesterday's close");
+			else
+			{
+				j2date(close_day, &year, &month, &day);
+				appendStringInfo(&buf, " — the close of %s %02d %s %04d",
+								 days[j2day(close_day)], day, months[month - 1], year);
+			}
+		}
+		else
+			appendStringInfo(&buf, "; last refreshed %s",
+							 reporting_age_words((now - last_refreshed_at) / (double) USECS_PER_SEC));
+	}
+	if (failed)
+		appendStringInfo(&buf, "; the last attempt failed %s",
+						 reporting_age_words((now - last_started_at) / (double) USECS_PER_SEC));
+	return buf.data;
+}
+
+/*
+ * reporting._describe_freshness(view_exists bool, every interval, cron
+ * text, timezone text, last_refreshed_at timestamptz, last_status text,
+ * last_started_at timestamptz, now timestamptz) returns text: the sentence
+ * of reporting_freshness_words (a view that no longer exists says so).
+ * Raises what reporting._describe_schedule() raises.
+ */
+Datum
+reporting_describe_freshness(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[3] = {INTERVALOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3];
+	char	   *schedule;
+	char	   *cron = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *tzname = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	bool		failed;
+	char	   *sentence;
+	MemoryContext outer = CurrentMemoryContext;
+
+	for (int i = 0; i < 3; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i + 1);
+		nulls[i] = PG_ARGISNULL(i + 1) ? 'n' : ' ';
+	}
+	if (PG_ARGISNULL(7))
+		PG_RETURN_NULL();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SPI_execute_with_args("SELECT reporting._describe_schedule($1, $2, $3)",
+						  3, argtypes, values, nulls, true, 1);
+	schedule = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	schedule = MemoryContextStrdup(outer, schedule ? schedule : "");
+	SPI_finish();
+
+	if (!PG_ARGISNULL(0) && !PG_GETARG_BOOL(0))
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("refreshed %s; the materialized view no longer exists",
+												  schedule)));
+	failed = !PG_ARGISNULL(5) && strcmp(text_to_cstring(PG_GETARG_TEXT_PP(5)), "failed") == 0;
+	if (failed && PG_ARGISNULL(6))
+		PG_RETURN_NULL();
+	sentence = reporting_freshness_words(schedule, cron, tzname, !PG_ARGISNULL(4),
+										 PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
+										 failed, PG_ARGISNULL(6) ? 0 : PG_GETARG_TIMESTAMPTZ(6),
+										 PG_GETARG_TIMESTAMPTZ(7));
+	PG_RETURN_TEXT_P(cstring_to_text(sentence));
 }
 
 /*
@@ -477,18 +606,15 @@ oid_array_field(const FreshnessEntry *entry, const char *name, int *n)
 }
 
 /*
- * Take in the row of _freshness_row(): the answer, what it read, and until
- * when the clock leaves it (and the words of its ages) alone.
+ * Take in the row of _freshness_row(): the answer, what it read, until when
+ * the clock leaves it alone, and the pieces of its sentence.
  */
 static void
-fill_entry(FreshnessEntry *entry, HeapTuple tuple, TupleDesc desc, TimestampTz now)
+fill_entry(FreshnessEntry *entry, HeapTuple tuple, TupleDesc desc)
 {
 	MemoryContext old = MemoryContextSwitchTo(entry->cxt);
 	bool		isnull;
-	bool		no_refresh,
-				no_start;
-	TimestampTz last_refreshed,
-				last_started;
+	bool		failed_null;
 	Datum		d;
 
 	entry->row = heap_copytuple(tuple);
@@ -500,21 +626,33 @@ fill_entry(FreshnessEntry *entry, HeapTuple tuple, TupleDesc desc, TimestampTz n
 	entry->as_of_now = !isnull && DatumGetBool(d);
 	entry->as_of = timestamp_field(entry, "as_of", 0, &entry->as_of_null);
 	entry->reason = text_field(entry, "reason");
-	entry->sentence = text_field(entry, "sentence");
 	entry->next_refresh_at = timestamp_field(entry, "next_refresh_at", 0, &entry->next_null);
 	entry->relids = oid_array_field(entry, "relids", &entry->nrelids);
 	entry->views = oid_array_field(entry, "views", &entry->nviews);
-
 	entry->valid_until = timestamp_field(entry, "valid_until", DT_NOEND, &isnull);
-	last_refreshed = timestamp_field(entry, "last_refreshed_at", 0, &no_refresh);
-	last_started = timestamp_field(entry, "last_started_at", 0, &no_start);
-	d = field(entry, "last_failed", &isnull);
-	if (!no_refresh)
-		entry->valid_until = Min(entry->valid_until,
-								 reporting_age_words_until(last_refreshed, now));
-	if (!isnull && DatumGetBool(d) && !no_start)
-		entry->valid_until = Min(entry->valid_until,
-								 reporting_age_words_until(last_started, now));
+
+	entry->schedule = text_field(entry, "schedule");
+	entry->cron = text_field(entry, "cron");
+	entry->timezone_name = text_field(entry, "timezone");
+	entry->last_refreshed_at = timestamp_field(entry, "last_refreshed_at", 0, &isnull);
+	entry->refreshed = !isnull;
+	entry->last_started_at = timestamp_field(entry, "last_started_at", 0, &isnull);
+	d = field(entry, "last_failed", &failed_null);
+	entry->failed = !failed_null && DatumGetBool(d) && !isnull;
+	entry->verdict_words = text_field(entry, "verdict_words");
+}
+
+/* The freshness sentence of an entry at now ("not registered" for none). */
+static char *
+entry_sentence(const FreshnessEntry *entry, TimestampTz now)
+{
+	if (entry->schedule == NULL)
+		return pstrdup("not registered");
+	return psprintf("%s%s",
+					reporting_freshness_words(entry->schedule, entry->cron, entry->timezone_name,
+											  entry->refreshed, entry->last_refreshed_at,
+											  entry->failed, entry->last_started_at, now),
+					entry->verdict_words ? entry->verdict_words : "");
 }
 
 /*
@@ -539,7 +677,7 @@ compute_entry(FreshnessEntry *entry, Oid view, TimestampTz now, MemoryContext pa
 								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "reporting._freshness_row() returned no row");
-		fill_entry(entry, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, now);
+		fill_entry(entry, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 		SPI_finish();
 	}
 	PG_CATCH();
@@ -573,60 +711,77 @@ stamp_caller(FreshnessEntry *entry, TimestampTz now)
 }
 
 /*
- * Compute the answer for view into *result, and say whether it may be kept:
- * the generations of what it read, read before and after, did not move.
- * What it reads is known once computed: guess it from the entry computed
- * before (old, may be NULL), and compute once more when the guess was
- * wrong.
+ * What the answer for view will read (reporting._freshness_reads()), in
+ * cxt.
+ */
+static void
+guess_reads(Oid view, MemoryContext cxt, int *nrelids, Oid **relids, int *nviews, Oid **views)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(view)};
+	FreshnessEntry shape;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.cxt = cxt;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT relids, views FROM reporting._freshness_reads($1)",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reporting._freshness_reads() returned no row");
+	shape.row = SPI_tuptable->vals[0];
+	shape.desc = SPI_tuptable->tupdesc;
+	*relids = oid_array_field(&shape, "relids", nrelids);
+	*views = oid_array_field(&shape, "views", nviews);
+	SPI_finish();
+}
+
+/*
+ * Compute the answer for view into *result, and say whether it may be kept.
+ * The generations of what it reads are read first: a commit becomes visible
+ * before its generations move, so one counted then is seen by the answer,
+ * and one not counted yet makes the generations differ at the next call.
+ * What it reads is guessed from the entry computed before (old, may be
+ * NULL) or asked first; an answer that read something else is not kept.
  */
 static bool
 compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, FreshnessEntry *result)
 {
-	int			nrelids = old ? old->nrelids : 0;
-	int			nviews = old ? old->nviews : 0;
-	const Oid  *relids = old ? old->relids : NULL;
-	const Oid  *views = old ? old->views : NULL;
 	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "reporting freshness stamp",
 												  ALLOCSET_SMALL_SIZES);
+	int			nrelids;
+	int			nviews;
+	Oid		   *relids;
+	Oid		   *views;
 	FreshnessStamp before;
-	FreshnessStamp after;
-	bool		keep = false;
+	bool		keep;
 
-	for (int attempt = 0; attempt < 2; attempt++)
+	if (old != NULL)
 	{
-		bool		stamped = read_stamp(nrelids, relids, nviews, views, true, scratch, &before);
+		nrelids = old->nrelids;
+		nviews = old->nviews;
+		relids = MemoryContextAlloc(scratch, Max(nrelids, 1) * sizeof(Oid));
+		memcpy(relids, old->relids, nrelids * sizeof(Oid));
+		views = MemoryContextAlloc(scratch, Max(nviews, 1) * sizeof(Oid));
+		memcpy(views, old->views, nviews * sizeof(Oid));
+	}
+	else
+		guess_reads(view, scratch, &nrelids, &relids, &nviews, &views);
 
-		compute_entry(result, view, now, CacheMemoryContext);
-		if (!same_oids(nrelids, relids, result->nrelids, result->relids) ||
-			!same_oids(nviews, views, result->nviews, result->views))
-		{
-			if (attempt == 1)
-				break;
-			/* guessed wrong: compute again, now knowing what it reads */
-			nrelids = result->nrelids;
-			relids = MemoryContextAlloc(scratch, Max(nrelids, 1) * sizeof(Oid));
-			memcpy((Oid *) relids, result->relids, nrelids * sizeof(Oid));
-			nviews = result->nviews;
-			views = MemoryContextAlloc(scratch, Max(nviews, 1) * sizeof(Oid));
-			memcpy((Oid *) views, result->views, nviews * sizeof(Oid));
-			MemoryContextDelete(result->cxt);
-			result->cxt = NULL;
-			continue;
-		}
-		keep = stamped &&
-			read_stamp(nrelids, relids, nviews, views, false, scratch, &after) &&
-			same_stamp(&before, &after, nrelids, nviews);
-		if (keep)
-		{
-			result->stamp.generations = MemoryContextAlloc(result->cxt, Max(nrelids, 1) * sizeof(int64));
-			memcpy(result->stamp.generations, before.generations, nrelids * sizeof(int64));
-			result->stamp.reasons = NULL;
-			result->stamp.run_generations = MemoryContextAlloc(result->cxt, Max(nviews, 1) * sizeof(uint64));
-			memcpy(result->stamp.run_generations, before.run_generations, nviews * sizeof(uint64));
-			result->stamp.everything = before.everything;
-			stamp_caller(result, now);
-		}
-		break;
+	keep = read_stamp(nrelids, relids, nviews, views, true, scratch, &before);
+	compute_entry(result, view, now, CacheMemoryContext);
+	keep = keep &&
+		same_oids(nrelids, relids, result->nrelids, result->relids) &&
+		same_oids(nviews, views, result->nviews, result->views);
+	if (keep)
+	{
+		result->stamp.generations = MemoryContextAlloc(result->cxt, Max(nrelids, 1) * sizeof(int64));
+		memcpy(result->stamp.generations, before.generations, nrelids * sizeof(int64));
+		result->stamp.reasons = NULL;
+		result->stamp.run_generations = MemoryContextAlloc(result->cxt, Max(nviews, 1) * sizeof(uint64));
+		memcpy(result->stamp.run_generations, before.run_generations, nviews * sizeof(uint64));
+		result->stamp.everything = before.everything;
+		stamp_caller(result, now);
 	}
 	MemoryContextDelete(scratch);
 	return keep;
@@ -769,7 +924,7 @@ reporting_freshness(PG_FUNCTION_ARGS)
 	nulls[2] = answer.lag == NULL;
 	values[3] = entry->reason ? CStringGetTextDatum(entry->reason) : (Datum) 0;
 	nulls[3] = entry->reason == NULL;
-	values[4] = CStringGetTextDatum(entry->sentence ? entry->sentence : "");
+	values[4] = CStringGetTextDatum(entry_sentence(entry, now));
 	values[5] = TimestampTzGetDatum(entry->next_refresh_at);
 	nulls[5] = entry->next_null;
 	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
@@ -855,6 +1010,13 @@ reporting_freshness_cached(PG_FUNCTION_ARGS)
 		int			attno = column(entry->desc, "as_of");
 
 		values[attno - 1] = TimestampTzGetDatum(now);
+		nulls[attno - 1] = false;
+	}
+	if (entry->schedule != NULL)
+	{
+		int			attno = column(entry->desc, "sentence");
+
+		values[attno - 1] = CStringGetTextDatum(entry_sentence(entry, now));
 		nulls[attno - 1] = false;
 	}
 	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);

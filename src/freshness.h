@@ -14,6 +14,9 @@
 #include "datatype/timestamp.h"
 
 extern char *reporting_age_words(double secs);
-extern TimestampTz reporting_age_words_until(TimestampTz since, TimestampTz now);
+extern char *reporting_freshness_words(const char *schedule, const char *cron,
+									   const char *tzname, bool refreshed,
+									   TimestampTz last_refreshed_at, bool failed,
+									   TimestampTz last_started_at, TimestampTz now);
 
 #endif							/* REPORTING_FRESHNESS_H */
