@@ -195,7 +195,12 @@ BEGIN
     EXECUTE pg_catalog.format(
         'DELETE FROM %I.registrations WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1',
         TG_TABLE_SCHEMA) USING NEW.view;
-    IF schedule IS NOT NULL THEN
+    IF schedule OPERATOR(pg_catalog.=) 'manually' THEN
+        RAISE NOTICE 'registration of dropped materialized view "%.%" removed', NEW.schema_name, NEW.view_name
+            USING DETAIL = pg_catalog.format('It was refreshed manually only; its refresh grants and history (%s %s) are deleted.',
+                                             runs_gone, CASE WHEN runs_gone OPERATOR(pg_catalog.=) 1 THEN 'run' ELSE 'runs' END),
+                  HINT = 'To change a report''s query and keep its registration, use reporting.redefine(), or drop and create it in one transaction.';
+    ELSIF schedule IS NOT NULL THEN
         RAISE NOTICE 'registration of dropped materialized view "%.%" removed', NEW.schema_name, NEW.view_name
             USING DETAIL = pg_catalog.format('Its schedule (%s) no longer runs; its refresh grants and history (%s %s) are deleted.',
                                              schedule, runs_gone, CASE WHEN runs_gone OPERATOR(pg_catalog.=) 1 THEN 'run' ELSE 'runs' END),
@@ -379,8 +384,8 @@ $$;
 
 
 -- Refuse, before anything is built, a redefinition whose views built on the
--- view could not be created again as their owners: the caller must be able
--- to act as each of those owners (42501).
+-- view could not be dropped and created again as their owners: the view's
+-- owner must be a member of each of their owners (42501).
 CREATE FUNCTION reporting._check_views_built_on(view pg_catalog.regclass, nsp pg_catalog.text, relname pg_catalog.text)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -394,7 +399,8 @@ BEGIN
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.dependent
       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
       JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
-     WHERE NOT pg_catalog.pg_has_role(pg_catalog.session_user(), c.relowner, 'MEMBER')
+      JOIN pg_catalog.pg_class v ON v.oid OPERATOR(pg_catalog.=) view
+     WHERE NOT pg_catalog.pg_has_role(v.relowner, c.relowner, 'MEMBER')
      ORDER BY b.depth, n.nspname, c.relname
      LIMIT 1;
     IF FOUND THEN
@@ -402,7 +408,7 @@ BEGIN
                         nsp, relname, d.nspname, d.name, d.rolname
             USING ERRCODE = '42501',
                   DETAIL = 'The views built on a redefined view are dropped and created again as their owners.',
-                  HINT = 'Redefine it as a role that is a member of every owner of the views built on it.';
+                  HINT = 'Grant membership in that role to the view''s owner, or drop that view first.';
     END IF;
 END
 $$;
@@ -491,6 +497,7 @@ DECLARE
     msg pg_catalog.text;
     msg_detail pg_catalog.text;
     old_lock_timeout pg_catalog.text := pg_catalog.current_setting('lock_timeout');
+    old_client_min_messages pg_catalog.text := pg_catalog.current_setting('client_min_messages');
 BEGIN
     IF view IS NULL OR query IS NULL THEN
         RAISE EXCEPTION 'view and query must not be null' USING ERRCODE = '22004';
@@ -555,7 +562,10 @@ BEGIN
     timeout := coalesce(timeout, '5 seconds');
     PERFORM pg_catalog.set_config('lock_timeout',
         pg_catalog.ceil(pg_catalog.date_part('epoch', timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8::pg_catalog.text, true);
-    -- (LOCK TABLE refuses materialized views: the DROPs take the locks)
+    -- (LOCK TABLE refuses materialized views: the DROPs take the locks;
+    -- the notices of the registrations moving along are left out: one
+    -- notice at the end says what was kept)
+    PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
     PERFORM reporting._check_views_built_on(view, nsp, relname);
     SELECT pg_catalog.array_agg(reporting._view_snapshot(b.dependent, b.depth) ORDER BY b.depth, b.dependent)
       INTO deps FROM reporting._views_built_on(view) b;
@@ -599,6 +609,14 @@ BEGIN
         PERFORM pg_catalog.set_config('role', owner_name, true);
     END LOOP;
     PERFORM pg_catalog.set_config('role', caller_role, true);
+    PERFORM pg_catalog.set_config('client_min_messages', old_client_min_messages, true);
+    RAISE NOTICE 'materialized view "%.%" redefined', nsp, relname
+        USING DETAIL = pg_catalog.format('Indexes rebuilt: %s; views built on it created again: %s; registration kept: %s.',
+            pg_catalog.jsonb_array_length(old OPERATOR(pg_catalog.->) 'indexes'),
+            coalesce(pg_catalog.array_length(deps, 1), 0),
+            CASE WHEN EXISTS (SELECT 1 FROM reporting.registrations r
+                               WHERE r.view OPERATOR(pg_catalog.=) pg_catalog.format('%I.%I', nsp, relname)::pg_catalog.regclass)
+                 THEN 'yes' ELSE 'no (it was not registered)' END);
 END
 $$;
 
