@@ -183,3 +183,32 @@ REVOKE ALL ON FUNCTION reporting.register(regclass, interval, text, text, text, 
   FROM regress_redefine_owner, regress_redefine_other, regress_redefine_reader;
 DROP OWNED BY regress_redefine_owner, regress_redefine_other, regress_redefine_reader;
 DROP ROLE regress_redefine_owner, regress_redefine_other, regress_redefine_reader;
+
+-- pausing scheduling, for test databases: the database's owner only
+CREATE ROLE regress_redefine_nobody;
+GRANT EXECUTE ON FUNCTION reporting.pause_scheduling(interval) TO regress_redefine_nobody;
+SET ROLE regress_redefine_nobody;
+SELECT pg_temp.try($$SELECT reporting.pause_scheduling('1 minute')$$) ~ '^42501: must be owner of database' AS refused;
+RESET ROLE;
+SELECT pg_temp.try($$SELECT reporting.pause_scheduling('-1 second')$$);
+SELECT pg_temp.try($$SELECT reporting.pause_scheduling('1 month')$$);
+SELECT pg_temp.try($$SELECT reporting.pause_scheduling('8 days')$$);
+-- Waits (at most 60 s) until this database's scheduler runs, or not.
+CREATE FUNCTION pg_temp.scheduler_running(expected boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN expected = EXISTS (SELECT 1 FROM pg_stat_activity
+                                      WHERE backend_type = 'reporting scheduler' AND datname = current_database());
+        PERFORM pg_sleep(0.1);
+        PERFORM pg_stat_clear_snapshot();
+    END LOOP;
+    RETURN EXISTS (SELECT 1 FROM pg_stat_activity
+                    WHERE backend_type = 'reporting scheduler' AND datname = current_database());
+END $$;
+SELECT pg_temp.scheduler_running(true) AS running_before;
+SELECT reporting.pause_scheduling('10 minutes');
+SELECT pg_temp.scheduler_running(false) AS running_while_paused;
+SELECT reporting.pause_scheduling('0');
+SELECT pg_temp.scheduler_running(true) AS running_after;
+REVOKE ALL ON FUNCTION reporting.pause_scheduling(interval) FROM regress_redefine_nobody;
+DROP ROLE regress_redefine_nobody;

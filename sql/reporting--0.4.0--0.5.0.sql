@@ -626,6 +626,21 @@ COMMENT ON FUNCTION reporting.redefine(pg_catalog.regclass, pg_catalog.text) IS
 REVOKE ALL ON FUNCTION reporting.redefine(pg_catalog.regclass, pg_catalog.text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Test databases: pause scheduling (issue 13)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION reporting.pause_scheduling(duration pg_catalog.interval)
+RETURNS void
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_pause_scheduling';
+
+COMMENT ON FUNCTION reporting.pause_scheduling(pg_catalog.interval) IS
+    'No scheduled refresh in this database for the given time (at most 7 days; 0 ends the pause): for test databases.  Manual refreshes and refresh_all() still work.  Only the database''s owner may.';
+
+REVOKE ALL ON FUNCTION reporting.pause_scheduling(pg_catalog.interval) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
 -- Incremental reports (issue 14)
 -------------------------------------------------------------------------------
 
