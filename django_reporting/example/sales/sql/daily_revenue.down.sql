@@ -1,0 +1,1 @@
+DROP MATERIALIZED VIEW reporting_daily_revenue;
