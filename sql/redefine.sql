@@ -206,9 +206,12 @@ BEGIN
                     WHERE backend_type = 'reporting scheduler' AND datname = current_database());
 END $$;
 SELECT pg_temp.scheduler_running(true) AS running_before;
+SELECT reporting.scheduling_paused_until() IS NULL AS not_paused;
 SELECT reporting.pause_scheduling('10 minutes');
+SELECT reporting.scheduling_paused_until() BETWEEN now() + interval '9 minutes' AND now() + interval '11 minutes' AS paused_for_10_minutes;
 SELECT pg_temp.scheduler_running(false) AS running_while_paused;
 SELECT reporting.pause_scheduling('0');
+SELECT reporting.scheduling_paused_until() IS NULL AS not_paused;
 SELECT pg_temp.scheduler_running(true) AS running_after;
 REVOKE ALL ON FUNCTION reporting.pause_scheduling(interval) FROM regress_redefine_nobody;
 DROP ROLE regress_redefine_nobody;

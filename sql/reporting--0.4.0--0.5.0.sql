@@ -640,6 +640,17 @@ COMMENT ON FUNCTION reporting.pause_scheduling(pg_catalog.interval) IS
 
 REVOKE ALL ON FUNCTION reporting.pause_scheduling(pg_catalog.interval) FROM PUBLIC;
 
+CREATE FUNCTION reporting.scheduling_paused_until()
+RETURNS pg_catalog.timestamptz
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_scheduling_paused_until';
+
+COMMENT ON FUNCTION reporting.scheduling_paused_until() IS
+    'Until when scheduling is paused in this database (reporting.pause_scheduling(), or while a command needs the database to itself); NULL when it is not.';
+
+GRANT EXECUTE ON FUNCTION reporting.scheduling_paused_until() TO PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Incremental reports (issue 14)
 -------------------------------------------------------------------------------

@@ -231,3 +231,29 @@ reporting_pause_scheduling(PG_FUNCTION_ARGS)
 		reporting_wake_launcher();
 	PG_RETURN_VOID();
 }
+
+/*
+ * reporting.scheduling_paused_until() RETURNS timestamptz
+ *
+ * Until when scheduling is paused in the current database (by
+ * reporting.pause_scheduling(), or while a command needs the database to
+ * itself), or NULL when it is not paused or the library is not preloaded.
+ */
+PG_FUNCTION_INFO_V1(reporting_scheduling_paused_until);
+Datum
+reporting_scheduling_paused_until(PG_FUNCTION_ARGS)
+{
+	ReportingDatabase *db;
+	TimestampTz until = 0;
+
+	if (reporting_workers == NULL)
+		PG_RETURN_NULL();
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	db = reporting_find_database(MyDatabaseId, false);
+	if (db != NULL)
+		until = db->paused_until;
+	LWLockRelease(reporting_workers->lock);
+	if (until <= GetCurrentTimestamp())
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(until);
+}
