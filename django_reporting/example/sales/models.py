@@ -38,7 +38,7 @@ class DailyRevenue(models.Model):
 
 
 class SalesReport(models.Model):
-    """sql/sales_90d.up.sql: the last 90 days, with a 7-day rolling revenue."""
+    """example/migrations/0004_sales_report_mv.up.sql: the last 90 days, with a 7-day rolling revenue."""
     day = models.DateField(primary_key=True)
     paid_order_count = models.BigIntegerField()
     revenue_cents = models.BigIntegerField()

@@ -6,7 +6,9 @@ from pg_reporting.operations import RegisterReport, RunSQLFiles
 class Migration(migrations.Migration):
     dependencies = [("sales", "0002_customers_orders")]
     operations = [
-        RunSQLFiles("sql/daily_revenue.up.sql", "sql/daily_revenue.down.sql"),
+        # the worked example's own SQL files (the repository's example/), so both test the same report
+        RunSQLFiles("../../../example/migrations/0003_daily_revenue_mv.up.sql",
+                    "../../../example/migrations/0003_daily_revenue_mv.down.sql"),
         RegisterReport("reporting_daily_revenue", every="5 minutes"),
         migrations.CreateModel(
             name="DailyRevenue",

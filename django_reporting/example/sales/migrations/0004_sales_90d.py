@@ -6,7 +6,8 @@ from pg_reporting.operations import RegisterReport, RunSQLFiles
 class Migration(migrations.Migration):
     dependencies = [("sales", "0003_daily_revenue")]
     operations = [
-        RunSQLFiles("sql/sales_90d.up.sql", "sql/sales_90d.down.sql"),
+        RunSQLFiles("../../../example/migrations/0004_sales_report_mv.up.sql",
+                    "../../../example/migrations/0004_sales_report_mv.down.sql"),
         RegisterReport("reporting_sales_90d", cron="5 0 * * *", timezone="Europe/Berlin"),
         migrations.CreateModel(
             name="SalesReport",

@@ -1,4 +1,4 @@
--- The first query of reporting_daily_revenue (sql/daily_revenue.up.sql),
+-- The first query of reporting_daily_revenue (example/migrations/0003_daily_revenue_mv.up.sql),
 -- to go back to when 0005 is undone.
 WITH paid_orders AS (
     SELECT created_at::date AS day,

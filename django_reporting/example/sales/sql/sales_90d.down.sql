@@ -1,1 +1,0 @@
-DROP MATERIALIZED VIEW reporting_sales_90d;
