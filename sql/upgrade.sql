@@ -50,7 +50,7 @@ CREATE TABLE sales (id int PRIMARY KEY, customer int REFERENCES customers);
 CREATE MATERIALIZED VIEW sales_count AS SELECT 1 AS k, count(*) AS n FROM sales;
 CREATE UNIQUE INDEX ON sales_count (k);
 SELECT reporting.register('sales_count');
-SELECT tgrelid::regclass AS tracked FROM pg_trigger WHERE tgname = 'reporting_track_changes' ORDER BY 1::text COLLATE "C";
+SELECT tgrelid::regclass AS tracked FROM pg_trigger WHERE tgname = 'reporting_track_changes' ORDER BY tgrelid::regclass::text COLLATE "C";
 SELECT mode FROM reporting.refresh('totals');
 BEGIN;
 LOCK TABLE sales IN ACCESS SHARE MODE;
@@ -59,7 +59,7 @@ ALTER EXTENSION reporting UPDATE;
 ROLLBACK PREPARED 'regress_reporting_holds_sales';
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'reporting') AS current
   FROM pg_extension WHERE extname = 'reporting';
-SELECT tgrelid::regclass AS left_behind FROM pg_trigger WHERE NOT tgisinternal AND tgrelid NOT IN (SELECT oid FROM pg_class WHERE relnamespace = 'reporting'::regnamespace) ORDER BY 1::text COLLATE "C";
+SELECT tgrelid::regclass AS left_behind FROM pg_trigger WHERE NOT tgisinternal AND tgrelid NOT IN (SELECT oid FROM pg_class WHERE relnamespace = 'reporting'::regnamespace) ORDER BY tgrelid::regclass::text COLLATE "C";
 -- the functions that kept triggers in step are gone
 SELECT count(*) AS trigger_upkeep FROM pg_proc
  WHERE pronamespace = 'reporting'::regnamespace

@@ -18,21 +18,35 @@
  * and ALTER EXTENSION reporting wake the launcher at commit, which starts a
  * scheduler in the database.
  *
+ * reporting.pause_scheduling() uses the same pause for a while of the
+ * database owner's choosing: a test database (Django's test runner copies
+ * the application's database) must not have the scheduler refresh its
+ * reports behind the tests' back.
+ *
+ * Keeping a registration across DROP + CREATE of a view in one transaction
+ * is done by the event triggers of the 0.5.0 script (issue 13), not here.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "reporting.h"
 
 /* how long a paused database stays paused if the command never says it is over */
 #define PAUSE_SECONDS 60
+
+/* the longest pause reporting.pause_scheduling() grants: one week */
+#define PAUSE_MAX_USECS (7 * USECS_PER_DAY)
 
 /* Pause scheduling in a database (or end the pause), and stop its workers. */
 static void
@@ -169,4 +183,77 @@ reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
 					 errhint("Manual refreshes and reporting.refresh_all() work; drop the extension from databases that do not need it.")));
 		reporting_wake_launcher_at_commit();
 	}
+}
+
+/*
+ * reporting.pause_scheduling(duration interval) RETURNS void
+ *
+ * No scheduled refresh in the current database for "duration" from now: the
+ * scheduler of the database and its refresh workers are stopped (their
+ * refreshes roll back) and the launcher starts no new one until then.  A
+ * duration of zero ends the pause at once.  Manual refreshes and
+ * refresh_all() are not affected.  Without the library preloaded nothing is
+ * scheduled, and this does nothing.
+ *
+ * Errors: 42501 unless the caller owns the database (or is a superuser);
+ * 22023 for a negative duration, one with months, or one over a week.
+ */
+PG_FUNCTION_INFO_V1(reporting_pause_scheduling);
+Datum
+reporting_pause_scheduling(PG_FUNCTION_ARGS)
+{
+	Interval   *span = PG_GETARG_INTERVAL_P(0);
+	int64		usecs = span->time + (int64) span->day * USECS_PER_DAY;
+	ReportingDatabase *db;
+
+	if (!pg_database_ownercheck(MyDatabaseId, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of database %s to pause its scheduling",
+						get_database_name(MyDatabaseId)),
+				 errhint("Pause scheduling in a database of your own, such as a test database.")));
+	if (span->month != 0 || usecs < 0 || usecs > PAUSE_MAX_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pause duration"),
+				 errdetail("A pause lasts from 0 (which ends it) to 7 days, without months.")));
+	if (reporting_workers == NULL)
+		PG_RETURN_VOID();
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	db = reporting_find_database(MyDatabaseId, usecs > 0);
+	if (db != NULL)
+		db->paused_until = usecs > 0 ?
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), usecs / 1000) : 0;
+	LWLockRelease(reporting_workers->lock);
+	if (usecs > 0)
+		reporting_signal_database_workers(MyDatabaseId, true);
+	else
+		reporting_wake_launcher();
+	PG_RETURN_VOID();
+}
+
+/*
+ * reporting.scheduling_paused_until() RETURNS timestamptz
+ *
+ * Until when scheduling is paused in the current database (by
+ * reporting.pause_scheduling(), or while a command needs the database to
+ * itself), or NULL when it is not paused or the library is not preloaded.
+ */
+PG_FUNCTION_INFO_V1(reporting_scheduling_paused_until);
+Datum
+reporting_scheduling_paused_until(PG_FUNCTION_ARGS)
+{
+	ReportingDatabase *db;
+	TimestampTz until = 0;
+
+	if (reporting_workers == NULL)
+		PG_RETURN_NULL();
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	db = reporting_find_database(MyDatabaseId, false);
+	if (db != NULL)
+		until = db->paused_until;
+	LWLockRelease(reporting_workers->lock);
+	if (until <= GetCurrentTimestamp())
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(until);
 }

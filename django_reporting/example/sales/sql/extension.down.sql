@@ -1,0 +1,3 @@
+-- Nothing to undo: the extension belongs to the superuser who installed it
+-- (the application's role could not drop it, and other databases copied
+-- from the same template rely on it).
