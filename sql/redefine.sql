@@ -161,6 +161,18 @@ DROP MATERIALIZED VIEW weekly;
 ALTER MATERIALIZED VIEW weekly_new RENAME TO weekly;
 COMMIT;
 SELECT * FROM pg_temp.kept('weekly');
+-- DROP ... CASCADE, then the report and the reports built on it created
+-- again in the same transaction: each keeps its registration
+BEGIN;
+DROP MATERIALIZED VIEW daily CASCADE;
+CREATE MATERIALIZED VIEW daily AS
+  SELECT day, count(*) AS order_count, sum(total_cents) AS revenue_cents FROM orders GROUP BY day;
+CREATE UNIQUE INDEX daily_day_idx ON daily (day);
+CREATE VIEW recent AS SELECT day, revenue_cents FROM daily WHERE day > date '2025-01-03';
+CREATE MATERIALIZED VIEW weekly AS SELECT date_trunc('week', day)::date AS week FROM recent GROUP BY 1;
+COMMIT;
+SELECT r.view, count(u.id) AS runs FROM reporting.registrations r LEFT JOIN reporting.runs u ON u.view = r.view
+ GROUP BY r.view ORDER BY r.view::text COLLATE "C";
 -- a drop rolled back leaves everything as it was
 BEGIN;
 DROP MATERIALIZED VIEW weekly;

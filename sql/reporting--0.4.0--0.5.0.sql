@@ -1016,6 +1016,17 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- A lock_timeout value (milliseconds, as text) that ends at "deadline":
+-- at least 1, since 0 would mean no timeout at all.
+CREATE FUNCTION reporting._milliseconds_until(deadline pg_catalog.timestamptz)
+RETURNS pg_catalog.text
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT GREATEST(1, pg_catalog.ceil(pg_catalog.date_part('epoch',
+               $1 OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000))::pg_catalog.int8::pg_catalog.text
+$$;
+
 -- reporting.redefine(view, query): replace the query of a materialized
 -- view, keeping everything attached to it.
 --   view   the materialized view; the caller must own it (be a member of
@@ -1025,7 +1036,8 @@ $$;
 -- DATA beside the old one, as the view's owner with the owner's settings
 -- (as a refresh would run), and the old indexes are rebuilt on it from
 -- their definitions.  Phase 2, swap: the old view and the views built on it
--- are locked, waiting at most the registration's lock_timeout (55P03), then
+-- are locked, waiting at most the registration's lock_timeout for all of
+-- them together (55P03), then
 -- dropped, the new one takes the name, and the views built on it are
 -- created again from their definitions (materialized ones WITH DATA), each
 -- as its owner; grants, comments, indexes, registrations, history and
@@ -1061,6 +1073,7 @@ DECLARE
     msg pg_catalog.text;
     msg_detail pg_catalog.text;
     old_lock_timeout pg_catalog.text := pg_catalog.current_setting('lock_timeout');
+    deadline pg_catalog.timestamptz;
     old_client_min_messages pg_catalog.text := pg_catalog.current_setting('client_min_messages');
 BEGIN
     IF view IS NULL OR query IS NULL THEN
@@ -1124,8 +1137,8 @@ BEGIN
     SELECT r.lock_timeout INTO timeout FROM reporting.registrations r
      WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) redefine.view::pg_catalog.oid;
     timeout := coalesce(timeout, '5 seconds');
-    PERFORM pg_catalog.set_config('lock_timeout',
-        pg_catalog.ceil(pg_catalog.date_part('epoch', timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8::pg_catalog.text, true);
+    -- one deadline for every lock of the swap, not lock_timeout for each
+    deadline := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) timeout;
     -- (LOCK TABLE refuses materialized views: the DROPs take the locks;
     -- the notices of the registrations moving along are left out: one
     -- notice at the end says what was kept)
@@ -1136,10 +1149,12 @@ BEGIN
     BEGIN
         -- views built on it, the farthest first; then the view itself
         FOR i IN REVERSE coalesce(pg_catalog.array_length(deps, 1), 0)..1 LOOP
+            PERFORM pg_catalog.set_config('lock_timeout', reporting._milliseconds_until(deadline), true);
             EXECUTE pg_catalog.format('DROP %s %I.%I',
                 CASE deps[i] OPERATOR(pg_catalog.->>) 'kind' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END,
                 deps[i] OPERATOR(pg_catalog.->>) 'schema', deps[i] OPERATOR(pg_catalog.->>) 'name');
         END LOOP;
+        PERFORM pg_catalog.set_config('lock_timeout', reporting._milliseconds_until(deadline), true);
         EXECUTE pg_catalog.format('DROP MATERIALIZED VIEW %I.%I', nsp, relname);
     EXCEPTION
         WHEN lock_not_available THEN

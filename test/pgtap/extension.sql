@@ -2,7 +2,7 @@
 -- catalog, plus the essay's flow end to end through the extension.
 -- Run by pg_prove in a database where pgtap and reporting are installed.
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 SELECT has_schema('reporting', 'CREATE EXTENSION reporting creates schema reporting');
 SELECT has_table('reporting', 'registrations', 'registrations are stored in reporting.registrations');
@@ -54,8 +54,8 @@ SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
     'CREATE EXTENSION installs the default version (through the upgrade scripts)');
 SELECT is((SELECT array_agg(p.proname::text COLLATE "C" ORDER BY p.proname::text COLLATE "C") FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace AND p.prosecdef),
-    ARRAY['_forget_dropped_views'],
-    'only the event trigger function runs as SECURITY DEFINER');
+    ARRAY['_forget_dropped_views', '_forget_unclaimed_registration', '_keep_registrations'],
+    'only the functions that set aside, hand over and forget the registrations of dropped views run as SECURITY DEFINER');
 SELECT isnt_definer('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh is SECURITY INVOKER');
 SELECT isnt_definer('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all is SECURITY INVOKER');
 SELECT ok(NOT has_function_privilege('public', 'reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text)', 'EXECUTE'),
@@ -113,7 +113,10 @@ SELECT is_empty($$
     'every table, view and public function has a comment');
 SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_forget_dropped_views'), 'O',
     'the drop event trigger is installed and enabled');
-SELECT is_empty($$SELECT evtname FROM pg_event_trigger WHERE evtname <> 'reporting_forget_dropped_views'$$,
+SELECT is((SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'reporting_keep_registrations'), 'O',
+    'the event trigger that hands a dropped view''s registration to its successor is installed and enabled');
+SELECT is_empty($$SELECT evtname FROM pg_event_trigger
+                   WHERE evtname NOT IN ('reporting_forget_dropped_views', 'reporting_keep_registrations')$$,
     'no event trigger keeps change-tracking triggers in step: tracking needs none');
 
 -- the essay's flow, through the extension
