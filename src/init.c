@@ -40,6 +40,7 @@
 #include "utils/guc.h"
 
 #include "reporting.h"
+#include "worker_slots.h"
 #include "tracking.h"
 
 PG_MODULE_MAGIC;
@@ -74,6 +75,7 @@ reporting_shmem_request(void)
 		prev_shmem_request_hook();
 	reporting_tracking_shmem_request();
 	reporting_workers_shmem_request();
+	reporting_slots_shmem_request();
 }
 
 /* shmem_startup_hook: create or attach to every module's shared state */
@@ -85,6 +87,7 @@ reporting_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	reporting_tracking_shmem_startup();
 	reporting_workers_shmem_startup();
+	reporting_slots_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -242,8 +245,8 @@ _PG_init(void)
 	{
 		reporting_tracking_define_gucs();
 		install_hooks();
+		reporting_register_launcher();
 	}
-	reporting_workers_init();
 	RegisterXactCallback(reporting_xact_callback, NULL);
 
 	MarkGUCPrefixReserved("reporting");

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -30,9 +32,29 @@
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "worker_slots.h"
 
 /* how long a paused database stays paused if the command never says it is over */
 #define PAUSE_SECONDS 60
+
+/*
+ * Signal the refresh workers of a database (SIGTERM: they roll their
+ * refresh back, record it as interrupted and exit) and, with
+ * scheduler_too, its scheduler.
+ */
+static void
+signal_database_workers(Oid dboid, bool scheduler_too)
+{
+	int			max = reporting_slot_count();
+	pid_t	   *pids = palloc(sizeof(pid_t) * (max + 1));
+	int			npids = reporting_slot_worker_pids(dboid, pids, max);
+
+	if (scheduler_too && (pids[npids] = reporting_scheduler_pid(dboid)) != 0)
+		npids++;
+	for (int i = 0; i < npids; i++)
+		kill(pids[i], SIGTERM);
+	pfree(pids);
+}
 
 /* Pause scheduling in a database (or end the pause), and stop its workers. */
 static void
@@ -47,7 +69,7 @@ pause_database(Oid dboid, bool pause)
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PAUSE_SECONDS * 1000) : 0;
 	LWLockRelease(reporting_workers->lock);
 	if (pause)
-		reporting_signal_database_workers(dboid, true);
+		signal_database_workers(dboid, true);
 	else
 		reporting_wake_launcher();
 }
@@ -154,7 +176,7 @@ reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	if (drops_this_extension(parsetree))
 	{
-		reporting_signal_database_workers(MyDatabaseId, false);
+		signal_database_workers(MyDatabaseId, false);
 		reporting_wake_scheduler_at_commit();
 	}
 	next(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);

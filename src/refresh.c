@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "utils/acl.h"
 #include "catalog/pg_class.h"
@@ -428,6 +429,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
 
+	reporting_check_not_in_recovery();
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
 	reporting_check_refreshable(relid);
@@ -479,32 +481,19 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 }
 
 /*
- * True once the extension's SQL objects are at 0.2.0 or later, where runs
- * record their sources' generations.  A newer library must keep working with
- * the older SQL objects until ALTER EXTENSION reporting UPDATE has run.
+ * Refuse a refresh on a hot standby, before anything is read or written:
+ * 55000, with a hint.  Its views are refreshed on the primary and
+ * replicated.
  */
-bool
-reporting_tracking_installed(void)
+void
+reporting_check_not_in_recovery(void)
 {
-	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
-	Oid			runs = get_relname_relid("runs", nsp);
-
-	return OidIsValid(runs) &&
-		SearchSysCacheExistsAttName(runs, "tracking_epoch");
-}
-
-/*
- * True once the extension's SQL objects are at 0.4.0 or later, where runs
- * record the database their sources' generations belong to.
- */
-bool
-reporting_runs_record_database(void)
-{
-	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
-	Oid			runs = get_relname_relid("runs", nsp);
-
-	return OidIsValid(runs) &&
-		SearchSysCacheExistsAttName(runs, "tracking_database");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot refresh during recovery"),
+				 errdetail("This server is a hot standby; its materialized views are refreshed on the primary and replicated."),
+				 errhint("Refresh on the primary server.")));
 }
 
 /*

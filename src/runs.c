@@ -16,12 +16,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "reporting.h"
 
@@ -301,4 +303,33 @@ reporting_mark_interrupted(TimestampTz before, int nlive, const Oid *live_views)
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 	return marked;
+}
+
+/*
+ * True once the extension's SQL objects are at 0.2.0 or later, where runs
+ * record their sources' generations.  A newer library must keep working with
+ * the older SQL objects until ALTER EXTENSION reporting UPDATE has run.
+ */
+bool
+reporting_tracking_installed(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_epoch");
+}
+
+/*
+ * True once the extension's SQL objects are at 0.4.0 or later, where runs
+ * record the database their sources' generations belong to.
+ */
+bool
+reporting_runs_record_database(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_database");
 }
