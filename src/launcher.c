@@ -279,11 +279,33 @@ launch_schedulers(List *dboids)
 	}
 }
 
+/*
+ * Say in the server log, once per change, that reporting.max_workers = 0
+ * stops all scheduling: schedulers then find no slot for any refresh.
+ */
+static void
+launcher_check_max_workers(bool *told)
+{
+	if (reporting_max_workers > 0)
+	{
+		*told = false;
+		return;
+	}
+	if (*told)
+		return;
+	ereport(LOG,
+			(errmsg("reporting: reporting.max_workers is 0, so no registered view is refreshed on schedule"),
+			 errdetail("Scheduled refreshes run in refresh workers, and none may run."),
+			 errhint("Set reporting.max_workers to 1 or more; to pause scheduling, set reporting.enabled to off.")));
+	*told = true;
+}
+
 void
 reporting_launcher_main(Datum main_arg)
 {
 	TimestampTz last_scan = 0;
 	List	   *dboids = NIL;
+	bool		told_no_workers = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, launcher_sigterm);
@@ -314,6 +336,7 @@ reporting_launcher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		launcher_check_max_workers(&told_no_workers);
 		if (last_scan == 0 || reporting_workers->rescan ||
 			TimestampDifferenceExceeds(last_scan, now, SCAN_INTERVAL_MS))
 		{

@@ -351,6 +351,25 @@ reporting_lock_refresh(Oid relid, bool wait)
 }
 
 /*
+ * Wait for a refresh of relid in progress to finish, and keep others from
+ * starting until this transaction ends (the refresh lock, as
+ * reporting_lock_refresh takes it).  unregister() calls it before it
+ * deletes the registration, so that it takes its locks in the order every
+ * refresh takes them (refresh lock, view, registrations and runs) and
+ * cannot deadlock with one.  Waits at most lock_timeout_ms (the view's
+ * registered lock_timeout); 55P03 after that.
+ */
+void
+reporting_wait_for_refresh(Oid relid, int64 lock_timeout_ms)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	set_lock_timeout(lock_timeout_ms);
+	(void) reporting_lock_refresh(relid, true);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * True when this session has temporary tables or types: a refresh that runs
  * a view's query as another role here would resolve unqualified names in
  * the functions it calls to them first (pg_temp comes first in every

@@ -461,6 +461,20 @@ start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *in_s
 }
 
 /*
+ * Record a failure the worker could not record itself, unless the view was
+ * unregistered meanwhile (its history went with it).
+ */
+static void
+record_lost_run(ViewOutcome *o, const char *error, const char *sqlstate)
+{
+	ReportingRegistration reg;
+
+	if (reporting_load_registration(o->view, &reg))
+		reporting_record_run(o->view, "refresh_all", "failed", &o->result, false,
+							 error, sqlstate);
+}
+
+/*
  * The outcome of a finished worker, from its slot.  A worker that failed
  * before it could append its row to reporting.runs (run_id 0) has its
  * failure recorded here, so that no failure goes unrecorded.
@@ -482,9 +496,8 @@ take_result(PlannedView *pv, const ReportingSlotOutcome *slot, List **not_refres
 	if (!refreshed)
 		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	if (slot->run_id == 0 && !refreshed)
-		reporting_record_run(pv->view, "refresh_all", "failed", &o->result, false,
-							 o->error ? o->error : "the refresh worker stopped before it could refresh; see the server log",
-							 slot->sqlstate[0] ? slot->sqlstate : NULL);
+		record_lost_run(o, o->error ? o->error : "the refresh worker stopped before it could refresh; see the server log",
+						slot->sqlstate[0] ? slot->sqlstate : NULL);
 	reporting_release_slot(pv->slotno);
 	pv->state = PLANNED_DONE;
 }
@@ -503,7 +516,7 @@ give_up_on_worker(PlannedView *pv, TimestampTz claimed_at, const char *why,
 	o->result.finished_at = GetCurrentTimestamp();
 	o->status = "failed";
 	o->error = why;
-	reporting_record_run(pv->view, "refresh_all", "failed", &o->result, false, why, NULL);
+	record_lost_run(o, why, NULL);
 	*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	pv->state = PLANNED_DONE;
 }

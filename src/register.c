@@ -463,6 +463,8 @@ reporting_unregister(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	reporting_check_manageable(relid);
 	reporting_require_registration(relid, &reg);
+	/* a refresh in progress first: it locks the view, then our tables */
+	reporting_wait_for_refresh(relid, reg.lock_timeout_ms);
 
 	values[0] = ObjectIdGetDatum(relid);
 	SPI_connect();

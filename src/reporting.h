@@ -156,6 +156,7 @@ extern int	reporting_mark_interrupted(TimestampTz before, int nlive, const Oid *
 
 /* refresh.c: one refresh of a view at a time, whoever starts it */
 extern bool reporting_lock_refresh(Oid relid, bool wait);
+extern void reporting_wait_for_refresh(Oid relid, int64 lock_timeout_ms);
 
 /* running.c: the refresh each backend is running now */
 extern void reporting_running_begin(Oid relid, const char *origin, const char *mode,
