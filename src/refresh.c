@@ -20,6 +20,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
+#include "utils/snapmgr.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -35,6 +38,7 @@
 
 #include "reporting.h"
 #include "settings.h"
+#include "unique_key.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh);
 
@@ -82,8 +86,8 @@ reporting_has_usable_unique_index(Oid relid)
 }
 
 /*
- * Why the view cannot be refreshed concurrently right now, or NULL when it
- * can.  *hint receives how to fix it.
+ * Why the view cannot be refreshed concurrently at all, or NULL when it
+ * can (once populated).  *hint receives how to fix it.
  */
 static const char *
 concurrent_obstacle(Oid relid, const char **hint)
@@ -94,11 +98,6 @@ concurrent_obstacle(Oid relid, const char **hint)
 	{
 		*hint = "Upgrade PostgreSQL to 15.6 or later.";
 		return "This server is older than PostgreSQL 15.6, whose REFRESH MATERIALIZED VIEW CONCURRENTLY is unsafe (CVE-2024-0985).";
-	}
-	if (!reporting_matview_is_populated(relid))
-	{
-		*hint = "Refresh it once with mode => 'plain'.";
-		return "It has never been populated.";
 	}
 	if (!reporting_has_usable_unique_index(relid))
 	{
@@ -111,8 +110,12 @@ concurrent_obstacle(Oid relid, const char **hint)
 /*
  * Resolve a requested mode to the one a refresh will use, "concurrently" or
  * "plain".  "auto" picks CONCURRENTLY whenever the view allows it.  An
- * explicit "concurrently" that cannot work raises an error saying why and how
- * to fix it (when raise is true) or falls back to NULL.
+ * explicit "concurrently" that can never work raises 55000 saying why and
+ * how to fix it (when raise is true) or falls back to NULL.  A view that
+ * was never populated cannot be refreshed concurrently yet: its first
+ * refresh is plain whatever the mode, and an explicit "concurrently" says
+ * so with a NOTICE (the run records mode "plain"); later ones are
+ * concurrent (issue 12, fault 9).
  */
 const char *
 reporting_choose_mode(Oid relid, const char *mode, bool raise)
@@ -123,10 +126,18 @@ reporting_choose_mode(Oid relid, const char *mode, bool raise)
 	if (strcmp(mode, "plain") == 0)
 		return "plain";
 	obstacle = concurrent_obstacle(relid, &hint);
-	if (obstacle == NULL)
+	if (obstacle == NULL && reporting_matview_is_populated(relid))
 		return "concurrently";
 	if (strcmp(mode, "auto") == 0)
 		return "plain";
+	if (obstacle == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("materialized view \"%s\" has never been populated, so this refresh is plain",
+						reporting_display_name(relid)),
+				 errdetail("REFRESH MATERIALIZED VIEW CONCURRENTLY needs a populated view; the refreshes after this one are concurrent.")));
+		return "plain";
+	}
 	if (!raise)
 		return NULL;
 	ereport(ERROR,
@@ -213,12 +224,63 @@ refresh_error_context(void *arg)
 			   GetUserNameFromId(ctx->owner, true), ctx->settings);
 }
 
-/*
- * Run one statement as the view's owner, with the owner's login defaults for
- * the settings that change results (settings.c), under the refresh deadline.
- */
+/* Error context of the REFRESH statement, worded as SPI words its own. */
 static void
-execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_ms)
+refresh_statement_context(void *arg)
+{
+	errcontext("SQL statement \"%s\"", (const char *) arg);
+}
+
+/*
+ * Run REFRESH MATERIALIZED VIEW [CONCURRENTLY] on the locked view, through
+ * ProcessUtility as SPI would (utility hooks and event triggers see it),
+ * with a snapshot taken now, and return the rows it wrote: REFRESH counts
+ * them (QueryCompletion, PostgreSQL 14 and later) but SPI does not pass the
+ * count on, and counting again would scan the whole view.
+ */
+static uint64
+run_refresh_statement(Oid relid, bool concurrently)
+{
+	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+	QueryCompletion qc;
+	ErrorContextCallback callback;
+	char	   *sql;
+
+	stmt->concurrent = concurrently;
+	stmt->skipData = false;
+	stmt->relation = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+								  get_rel_name(relid), -1);
+	sql = psprintf("REFRESH MATERIALIZED VIEW %s%s", concurrently ? "CONCURRENTLY " : "",
+				   reporting_qualified_name(relid));
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = true;
+	pstmt->utilityStmt = (Node *) stmt;
+	pstmt->stmt_location = -1;
+	pstmt->stmt_len = 0;
+
+	callback.callback = refresh_statement_context;
+	callback.arg = sql;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	InitializeQueryCompletion(&qc);
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, &qc);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+	error_context_stack = callback.previous;
+	return qc.nprocessed;
+}
+
+/*
+ * Refresh the view as its owner, with the owner's login defaults for the
+ * settings that change results (settings.c), under the refresh deadline.
+ * Returns the rows the view holds now.
+ */
+static uint64
+refresh_as_owner(Oid relid, Oid owner, bool concurrently, int64 statement_timeout_ms)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -226,6 +288,7 @@ execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_
 	RefreshDeadline deadline;
 	ErrorContextCallback callback;
 	RefreshErrorContext ctx;
+	uint64		rows = 0;
 
 	settings_level = reporting_apply_owner_settings(owner);
 	ctx.relid = relid;
@@ -242,8 +305,7 @@ execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_
 	last_refresh_timed_out = false;
 	PG_TRY();
 	{
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "unexpected result of \"%s\"", sql);
+		rows = run_refresh_statement(relid, concurrently);
 	}
 	PG_CATCH();
 	{
@@ -257,26 +319,6 @@ execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	error_context_stack = callback.previous;
 	reporting_restore_settings(settings_level);
-}
-
-/* rows in the view, counted as its owner */
-static int64
-count_rows(Oid owner, const char *qualified)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qualified);
-	bool		isnull;
-	int64		rows;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	/* not read-only: the count must see what the refresh just wrote */
-	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not count rows of %s", qualified);
-	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return rows;
 }
 
@@ -443,8 +485,8 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 {
 	ReportingRegistration reg;
 	const char *mode;
-	char	   *qualified;
 	Oid			owner;
+	bool		was_populated;
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
 
@@ -458,8 +500,6 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		requested_mode = reg.mode;
 	mode = reporting_choose_mode(relid, requested_mode, true);
 	strlcpy(result->mode, mode, sizeof(result->mode));
-
-	qualified = reporting_qualified_name(relid);
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
@@ -482,13 +522,14 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		reporting_check_refresh_allowed(relid, reg.owner, requester,
 										strcmp(origin, "manual") == 0);
 		owner = reporting_owner_of(relid);
-		execute_as_owner(relid, owner,
-						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
-								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
-								  qualified),
-						 reg.statement_timeout_ms);
+		was_populated = reporting_matview_is_populated(relid);
+		result->rows = (int64) refresh_as_owner(relid, owner,
+												strcmp(mode, "concurrently") == 0,
+												reg.statement_timeout_ms);
 		result->finished_at = GetCurrentTimestamp();
-		result->rows = count_rows(owner, qualified);
+		/* what registration could not check on an empty view */
+		if (!was_populated && strcmp(reg.mode, "plain") != 0)
+			reporting_warn_null_keys(relid, owner);
 	}
 	PG_FINALLY();
 	{
