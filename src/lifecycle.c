@@ -56,6 +56,30 @@ signal_database_workers(Oid dboid, bool scheduler_too)
 	pfree(pids);
 }
 
+/*
+ * WARNING when background workers may run short for a scheduler here:
+ * the launcher, a scheduler per database with the extension (this one
+ * included) and reporting.max_workers refresh workers each need one of
+ * max_worker_processes.  Without a free one, no view of this database would
+ * ever be refreshed on schedule, silently.
+ */
+static void
+warn_if_workers_short(void)
+{
+	int			schedulers = reporting_schedulers_running(MyDatabaseId) + 1;
+	int			needed = 1 + schedulers + reporting_max_workers;
+
+	if (!process_shared_preload_libraries_done || reporting_workers == NULL ||
+		needed <= max_worker_processes)
+		return;
+	ereport(WARNING,
+			(errmsg("refreshes may not be scheduled in database \"%s\"",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The reporting launcher, %d schedulers (one per database with the extension) and reporting.max_workers = %d refresh workers need %d background workers; max_worker_processes is %d.",
+					   schedulers, reporting_max_workers, needed, max_worker_processes),
+			 errhint("Raise max_worker_processes (it needs a restart), or drop the extension from databases that do not need it.")));
+}
+
 /* Pause scheduling in a database (or end the pause), and stop its workers. */
 static void
 pause_database(Oid dboid, bool pause)
@@ -189,6 +213,8 @@ reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
 					 errdetail("The reporting scheduler serves at most %d databases per server.",
 							   REPORTING_MAX_DATABASES),
 					 errhint("Manual refreshes and reporting.refresh_all() work; drop the extension from databases that do not need it.")));
+		else
+			warn_if_workers_short();
 		reporting_wake_launcher_at_commit();
 	}
 }

@@ -38,6 +38,7 @@
 
 #include "reporting.h"
 #include "settings.h"
+#include "reporting_view.h"
 #include "unique_key.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh);
@@ -90,7 +91,7 @@ reporting_has_usable_unique_index(Oid relid)
  * can (once populated).  *hint receives how to fix it.
  */
 static const char *
-concurrent_obstacle(Oid relid, const char **hint)
+concurrent_obstacle(bool usable_unique_index, const char **hint)
 {
 	const char *version = GetConfigOption("server_version_num", false, false);
 
@@ -99,7 +100,7 @@ concurrent_obstacle(Oid relid, const char **hint)
 		*hint = "Upgrade PostgreSQL to 15.6 or later.";
 		return "This server is older than PostgreSQL 15.6, whose REFRESH MATERIALIZED VIEW CONCURRENTLY is unsafe (CVE-2024-0985).";
 	}
-	if (!reporting_has_usable_unique_index(relid))
+	if (!usable_unique_index)
 	{
 		*hint = "Create a unique index with no WHERE clause on one or more columns of the materialized view.";
 		return "It has no usable unique index.";
@@ -117,16 +118,17 @@ concurrent_obstacle(Oid relid, const char **hint)
  * so with a NOTICE (the run records mode "plain"); later ones are
  * concurrent (issue 12, fault 9).
  */
-const char *
-reporting_choose_mode(Oid relid, const char *mode, bool raise)
+static const char *
+choose_mode(const char *display_name, bool populated, bool usable_unique_index,
+			const char *mode, bool raise)
 {
 	const char *hint = NULL;
 	const char *obstacle;
 
 	if (strcmp(mode, "plain") == 0)
 		return "plain";
-	obstacle = concurrent_obstacle(relid, &hint);
-	if (obstacle == NULL && reporting_matview_is_populated(relid))
+	obstacle = concurrent_obstacle(usable_unique_index, &hint);
+	if (obstacle == NULL && populated)
 		return "concurrently";
 	if (strcmp(mode, "auto") == 0)
 		return "plain";
@@ -134,7 +136,7 @@ reporting_choose_mode(Oid relid, const char *mode, bool raise)
 	{
 		ereport(NOTICE,
 				(errmsg("materialized view \"%s\" has never been populated, so this refresh is plain",
-						reporting_display_name(relid)),
+						display_name),
 				 errdetail("REFRESH MATERIALIZED VIEW CONCURRENTLY needs a populated view; the refreshes after this one are concurrent.")));
 		return "plain";
 	}
@@ -142,11 +144,18 @@ reporting_choose_mode(Oid relid, const char *mode, bool raise)
 		return NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot refresh materialized view \"%s\" concurrently",
-					reporting_display_name(relid)),
+			 errmsg("cannot refresh materialized view \"%s\" concurrently", display_name),
 			 errdetail_internal("%s", obstacle),
 			 errhint("%s", hint)));
 	return NULL;				/* keep compiler quiet */
+}
+
+/* reporting_choose_mode for a view not loaded (registration checks) */
+const char *
+reporting_choose_mode(Oid relid, const char *mode, bool raise)
+{
+	return choose_mode(reporting_display_name(relid), reporting_matview_is_populated(relid),
+					   reporting_has_usable_unique_index(relid), mode, raise);
 }
 
 /* Arm the statement timeout for one refresh, keeping any earlier deadline. */
@@ -205,8 +214,7 @@ set_lock_timeout(int64 lock_timeout_ms)
 /* what an error during a refresh's query says about the refresh */
 typedef struct RefreshErrorContext
 {
-	Oid			relid;
-	Oid			owner;
+	const ReportingView *view;
 	char	   *settings;
 } RefreshErrorContext;
 
@@ -220,8 +228,8 @@ refresh_error_context(void *arg)
 	RefreshErrorContext *ctx = (RefreshErrorContext *) arg;
 
 	errcontext("refreshing materialized view \"%s\" as role \"%s\" with %s",
-			   reporting_display_name(ctx->relid),
-			   GetUserNameFromId(ctx->owner, true), ctx->settings);
+			   ctx->view->display_name,
+			   GetUserNameFromId(ctx->view->owner, true), ctx->settings);
 }
 
 /* Error context of the REFRESH statement, worded as SPI words its own. */
@@ -239,7 +247,7 @@ refresh_statement_context(void *arg)
  * count on, and counting again would scan the whole view.
  */
 static uint64
-run_refresh_statement(Oid relid, bool concurrently)
+run_refresh_statement(const ReportingView *view, bool concurrently)
 {
 	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
 	PlannedStmt *pstmt = makeNode(PlannedStmt);
@@ -249,10 +257,9 @@ run_refresh_statement(Oid relid, bool concurrently)
 
 	stmt->concurrent = concurrently;
 	stmt->skipData = false;
-	stmt->relation = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
-								  get_rel_name(relid), -1);
+	stmt->relation = makeRangeVar(view->schema_name, view->rel_name, -1);
 	sql = psprintf("REFRESH MATERIALIZED VIEW %s%s", concurrently ? "CONCURRENTLY " : "",
-				   reporting_qualified_name(relid));
+				   view->qualified_name);
 	pstmt->commandType = CMD_UTILITY;
 	pstmt->canSetTag = true;
 	pstmt->utilityStmt = (Node *) stmt;
@@ -280,8 +287,9 @@ run_refresh_statement(Oid relid, bool concurrently)
  * Returns the rows the view holds now.
  */
 static uint64
-refresh_as_owner(Oid relid, Oid owner, bool concurrently, int64 statement_timeout_ms)
+refresh_as_owner(const ReportingView *view, bool concurrently)
 {
+	Oid			owner = view->owner;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			settings_level;
@@ -291,8 +299,7 @@ refresh_as_owner(Oid relid, Oid owner, bool concurrently, int64 statement_timeou
 	uint64		rows = 0;
 
 	settings_level = reporting_apply_owner_settings(owner);
-	ctx.relid = relid;
-	ctx.owner = owner;
+	ctx.view = view;
 	ctx.settings = reporting_describe_settings();
 	callback.callback = refresh_error_context;
 	callback.arg = &ctx;
@@ -301,11 +308,11 @@ refresh_as_owner(Oid relid, Oid owner, bool concurrently, int64 statement_timeou
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	deadline_arm(&deadline, statement_timeout_ms);
+	deadline_arm(&deadline, view->reg.statement_timeout_ms);
 	last_refresh_timed_out = false;
 	PG_TRY();
 	{
-		rows = run_refresh_statement(relid, concurrently);
+		rows = run_refresh_statement(view, concurrently);
 	}
 	PG_CATCH();
 	{
@@ -450,23 +457,23 @@ session_has_temporary_objects(void)
  * temporary table or type.  Raises 42501 or 55000.
  */
 static void
-check_refresh_on_behalf(Oid relid, Oid owner, const char *requested_mode)
+check_refresh_on_behalf(const ReportingView *view, const char *requested_mode)
 {
-	if (has_privs_of_role(GetUserId(), owner))
+	if (has_privs_of_role(GetUserId(), view->owner))
 		return;
 	if (strcmp(requested_mode, "auto") != 0 && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only the owner of materialized view \"%s\" may choose how it is refreshed",
-						reporting_display_name(relid)),
+						view->display_name),
 				 errhint("Call reporting.refresh() without a mode: the registered one is used.")));
 	if (session_has_temporary_objects())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot refresh materialized view \"%s\" as its owner in a session with temporary tables or types",
-						reporting_display_name(relid)),
+						view->display_name),
 				 errdetail("The view's query runs as role \"%s\"; this session's temporary objects would come first in every name it looks up.",
-						   GetUserNameFromId(owner, false)),
+						   GetUserNameFromId(view->owner, false)),
 				 errhint("Refresh it from a session without temporary objects, or with reporting.refresh_all(), whose refresh workers have none.")));
 }
 
@@ -474,18 +481,20 @@ check_refresh_on_behalf(Oid relid, Oid owner, const char *requested_mode)
  * Refresh one registered view now, in the current transaction, after
  * checking that the caller may ask for it (it may manage the view, or holds
  * a refresh grant) and, once the view is locked, that the refresh may run as
- * the view's owner (security.c).  requester is the role that asked for the
- * refresh (InvalidOid for the scheduler).  requested_mode "auto" follows the
- * registration's mode.  Fills *result (its mode as soon as it is known, so
- * that a caller catching an error can report it).
+ * the view's owner (security.c).  view was loaded by reporting_view_load().
+ * requester is the role that asked for the refresh (InvalidOid for the
+ * scheduler).  requested_mode "auto" follows the registration's mode.
+ * Fills *result (its mode as soon as it is known, so that a caller catching
+ * an error can report it).  Raises 55000 during recovery, 42501/55000 when
+ * refreshing on someone's behalf is refused, 55P03 after lock_timeout, and
+ * whatever the view's query raises.
  */
 void
-reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
-					   Oid requester, ReportingRefreshResult *result)
+reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
+						 const char *origin, Oid requester, ReportingRefreshResult *result)
 {
-	ReportingRegistration reg;
+	Oid			relid = view->relid;
 	const char *mode;
-	Oid			owner;
 	bool		was_populated;
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
@@ -493,17 +502,16 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	reporting_check_not_in_recovery();
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
-	reporting_check_refreshable(relid);
-	reporting_require_registration(relid, &reg);
-	check_refresh_on_behalf(relid, reporting_owner_of(relid), requested_mode);
+	check_refresh_on_behalf(view, requested_mode);
 	if (strcmp(requested_mode, "auto") == 0)
-		requested_mode = reg.mode;
-	mode = reporting_choose_mode(relid, requested_mode, true);
+		requested_mode = view->reg.mode;
+	mode = choose_mode(view->display_name, view->populated, view->usable_unique_index,
+					   requested_mode, true);
 	strlcpy(result->mode, mode, sizeof(result->mode));
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
-	set_lock_timeout(reg.lock_timeout_ms);
+	set_lock_timeout(view->reg.lock_timeout_ms);
 	(void) reporting_lock_refresh(relid, true);
 	result->started_at = GetCurrentTimestamp();
 	reporting_running_begin(relid, origin, mode, result->started_at);
@@ -514,22 +522,22 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
 		/*
-		 * The owner cannot change while we hold the lock: check again, with
-		 * the owner it has now, that the caller may ask (a refresh grant
-		 * lapses with a change of owner) and that the refresh may run as it.
+		 * The owner cannot change while we hold the lock: read it again, and
+		 * check again, with the owner it has now, that the caller may ask (a
+		 * refresh grant lapses with a change of owner) and that the refresh
+		 * may run as it.
 		 */
+		reporting_view_reread_locked(view);
 		reporting_check_refreshable(relid);
-		reporting_check_refresh_allowed(relid, reg.owner, requester,
+		reporting_check_refresh_allowed(relid, view->reg.owner, requester,
 										strcmp(origin, "manual") == 0);
-		owner = reporting_owner_of(relid);
-		was_populated = reporting_matview_is_populated(relid);
-		result->rows = (int64) refresh_as_owner(relid, owner,
-												strcmp(mode, "concurrently") == 0,
-												reg.statement_timeout_ms);
+		was_populated = view->populated;
+		result->rows = (int64) refresh_as_owner(view, strcmp(mode, "concurrently") == 0);
 		result->finished_at = GetCurrentTimestamp();
+		view->populated = true;
 		/* what registration could not check on an empty view */
-		if (!was_populated && strcmp(reg.mode, "plain") != 0)
-			reporting_warn_null_keys(relid, owner);
+		if (!was_populated && strcmp(view->reg.mode, "plain") != 0)
+			reporting_warn_null_keys(relid, view->owner);
 	}
 	PG_FINALLY();
 	{
@@ -538,6 +546,19 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	PG_END_TRY();
 	reporting_unpin_search_path(nestlevel);
 	SPI_finish();
+}
+
+/*
+ * reporting_refresh_loaded() for a view not loaded yet (register(...,
+ * refresh => 'now')).  Raises what reporting_view_load() raises.
+ */
+void
+reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
+					   Oid requester, ReportingRefreshResult *result)
+{
+	reporting_check_not_in_recovery();
+	reporting_refresh_loaded(reporting_view_load(relid), requested_mode, origin,
+							 requester, result);
 }
 
 /*

@@ -47,6 +47,7 @@
 #include "utils/tuplestore.h"
 
 #include "reporting.h"
+#include "reporting_view.h"
 #include "worker_slots.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh_all);
@@ -153,8 +154,8 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		reporting_refresh_view(outcome->view, "auto", "refresh_all", GetUserId(),
-							   &outcome->result);
+		reporting_refresh_loaded(reporting_view_load(outcome->view), "auto", "refresh_all",
+								 GetUserId(), &outcome->result);
 		reporting_record_run(outcome->view, "refresh_all", "refreshed",
 							 &outcome->result, true, NULL, NULL);
 		ReleaseCurrentSubTransaction();

@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "reporting_view.h"
 #include "worker_slots.h"
 
 static volatile sig_atomic_t terminating = false;
@@ -128,11 +129,13 @@ refresh(int64 run_id, const ReportingSlotTask *task, ReportingRefreshResult *res
 {
 	Oid			relid = task->view;
 	const char *origin = task->origin;
+	ReportingView *view;
 
 	begin_transaction("reporting: refreshing");
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("reporting: refreshing %s", reporting_display_name(relid)));
 	memset(result, 0, sizeof(*result));
+	view = reporting_view_load(relid);
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("reporting: refreshing %s", view->display_name));
 	result->started_at = GetCurrentTimestamp();
 	if (strcmp(origin, "schedule") == 0 && !reporting_lock_refresh(relid, false))
 	{
@@ -143,7 +146,7 @@ refresh(int64 run_id, const ReportingSlotTask *task, ReportingRefreshResult *res
 	}
 	else
 	{
-		reporting_refresh_view(relid, "auto", origin, task->requested_by, result);
+		reporting_refresh_loaded(view, "auto", origin, task->requested_by, result);
 		*status = "refreshed";
 		reporting_finish_run(run_id, "refreshed", result, true, NULL, NULL);
 	}

@@ -136,6 +136,10 @@ extern void reporting_refresh_view(Oid relid, const char *requested_mode,
 								   const char *origin, Oid requester,
 								   ReportingRefreshResult *result);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
+struct ReportingView;
+extern void reporting_refresh_loaded(struct ReportingView *view, const char *requested_mode,
+									 const char *origin, Oid requester,
+									 ReportingRefreshResult *result);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
 extern void reporting_check_not_in_recovery(void);
@@ -200,6 +204,11 @@ extern void reporting_wake_scheduler_at_commit(void);
 extern void reporting_wake_launcher_at_commit(void);
 extern void reporting_wake_launcher(void);
 extern pid_t reporting_scheduler_pid(Oid dboid);
+extern void reporting_databases_sync(Oid *listed, int nlisted, Oid *keep, int nkeep,
+									 ReportingDatabase *copy, bool *is_listed);
+extern void reporting_database_launched(int index, Oid dboid, bool started,
+										TimestampTz retry_at);
+extern int	reporting_schedulers_running(Oid dboid);
 extern void reporting_describe_worker(BackgroundWorker *worker, const char *function,
 									  const char *type, int restart_time, Datum arg);
 

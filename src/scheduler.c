@@ -392,13 +392,7 @@ dispatch(ScheduledView *sv)
 	handle = reporting_start_refresh_worker(slotno);
 	MemoryContextSwitchTo(old);
 	if (handle == NULL)
-	{
-		ereport(LOG,
-				(errmsg("reporting: could not start a refresh worker for \"%s\"",
-						reporting_display_name(sv->view)),
-				 errhint("Raise max_worker_processes (the launcher, one scheduler per database and reporting.max_workers refresh workers need one each).")));
-		return false;
-	}
+		return false;			/* said in the log by worker_slots.c */
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	d = palloc(sizeof(Dispatched));
 	d->slotno = slotno;
@@ -565,6 +559,10 @@ reporting_scheduler_main(Datum main_arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	/* asked to stop (DROP DATABASE, pg_terminate_backend, shutdown): the launcher decides */
-	proc_exit(1);
+	/*
+	 * Asked to stop (DROP DATABASE, CREATE DATABASE from this one,
+	 * pg_terminate_backend, shutdown): a normal exit, not logged as a crash;
+	 * the launcher decides what comes next.
+	 */
+	proc_exit(0);
 }

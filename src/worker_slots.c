@@ -78,6 +78,11 @@ static SlotTable *slots_table = NULL;
 /* requester side: the serial of each slot this process holds (0: none) */
 static uint32 *slots_held = NULL;
 
+/* requester side: "could not start a refresh worker", at most once a minute */
+#define SLOTS_LOG_INTERVAL_MS (60 * 1000)
+static TimestampTz slots_last_logged = 0;
+static int	slots_unlogged = 0;
+
 /* worker side: the slot this refresh worker attached to */
 static int	slots_my_slotno = -1;
 static uint32 slots_my_serial = 0;
@@ -293,11 +298,42 @@ reporting_claim_slot(Oid relid, Oid owner, const char *origin, const char **why_
 }
 
 /*
+ * Say that no refresh worker could be started: at most once a minute per
+ * process, with the count of the attempts not said (a scheduler retries
+ * every due view every second).
+ */
+static void
+slots_log_no_worker(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (slots_last_logged != 0 &&
+		!TimestampDifferenceExceeds(slots_last_logged, now, SLOTS_LOG_INTERVAL_MS))
+	{
+		slots_unlogged++;
+		return;
+	}
+	if (slots_unlogged > 0)
+		ereport(LOG,
+				(errmsg("reporting: could not start a refresh worker"),
+				 errdetail("No background worker slot is free; %d other attempts failed in the last minute.",
+						   slots_unlogged),
+				 errhint("Raise max_worker_processes (the launcher, one scheduler per database and reporting.max_workers refresh workers need one each).")));
+	else
+		ereport(LOG,
+				(errmsg("reporting: could not start a refresh worker"),
+				 errdetail("No background worker slot is free."),
+				 errhint("Raise max_worker_processes (the launcher, one scheduler per database and reporting.max_workers refresh workers need one each).")));
+	slots_last_logged = now;
+	slots_unlogged = 0;
+}
+
+/*
  * Start the dynamic background worker for a slot this process claimed; it
  * tells this process (bgw_notify_pid) when it starts and stops.  The worker
  * gets the slot's number as its argument and the claim's serial in
  * bgw_extra.  NULL when no worker can be registered (max_worker_processes
- * reached); the slot is then released.
+ * reached; logged, at most once a minute); the slot is then released.
  */
 BackgroundWorkerHandle *
 reporting_start_refresh_worker(int slotno)
@@ -313,6 +349,8 @@ reporting_start_refresh_worker(int slotno)
 	if (serial == 0 || !RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		reporting_release_slot(slotno);
+		if (serial != 0)
+			slots_log_no_worker();
 		return NULL;
 	}
 	return handle;

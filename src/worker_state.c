@@ -141,6 +141,118 @@ reporting_database_has_room(Oid dboid)
 	return room;
 }
 
+/* qsort/bsearch order of database OIDs */
+static int
+oid_order(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+oid_listed(Oid dboid, const Oid *sorted, int n)
+{
+	return n > 0 && bsearch(&dboid, sorted, n, sizeof(Oid), oid_order) != NULL;
+}
+
+/*
+ * The launcher's pass over the database table, in one exclusive hold of the
+ * lock and with nothing that can fail while it is held: forget the entries
+ * of databases that are not in listed and have neither a scheduler nor one
+ * being started (keep), give an entry to each listed database that has none
+ * (while the table has room), and copy the whole table into
+ * copy[REPORTING_MAX_DATABASES], with is_listed[i] saying whether copy[i]
+ * is a listed database.  listed and keep are sorted here.  Costs
+ * O(entries + databases) binary searches, not entries x databases.
+ */
+void
+reporting_databases_sync(Oid *listed, int nlisted, Oid *keep, int nkeep,
+						 ReportingDatabase *copy, bool *is_listed)
+{
+	ReportingDatabase *dbs = reporting_workers->dbs;
+	bool	   *has_entry = palloc0(sizeof(bool) * Max(nlisted, 1));
+	int			next_free = 0;
+
+	qsort(listed, nlisted, sizeof(Oid), oid_order);
+	qsort(keep, nkeep, sizeof(Oid), oid_order);
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+	{
+		Oid		   *found;
+
+		if (dbs[i].dboid == InvalidOid)
+			continue;
+		found = nlisted > 0 ? bsearch(&dbs[i].dboid, listed, nlisted, sizeof(Oid), oid_order) : NULL;
+		if (found != NULL)
+			has_entry[found - listed] = true;
+		else if (dbs[i].scheduler_pid == 0 && !oid_listed(dbs[i].dboid, keep, nkeep))
+			memset(&dbs[i], 0, sizeof(dbs[i]));
+	}
+	for (int j = 0; j < nlisted; j++)
+	{
+		if (has_entry[j])
+			continue;
+		while (next_free < REPORTING_MAX_DATABASES && dbs[next_free].dboid != InvalidOid)
+			next_free++;
+		if (next_free == REPORTING_MAX_DATABASES)
+			break;
+		memset(&dbs[next_free], 0, sizeof(dbs[next_free]));
+		dbs[next_free].dboid = listed[j];
+	}
+	memcpy(copy, dbs, sizeof(ReportingDatabase) * REPORTING_MAX_DATABASES);
+	LWLockRelease(reporting_workers->lock);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+		is_listed[i] = copy[i].dboid != InvalidOid && oid_listed(copy[i].dboid, listed, nlisted);
+	pfree(has_entry);
+}
+
+/*
+ * The launcher acted on the database in entry index (if that entry still
+ * holds dboid): a scheduler was started (clear its flags), or the next
+ * attempt waits until retry_at (when not 0).  Nothing here can fail.
+ */
+void
+reporting_database_launched(int index, Oid dboid, bool started, TimestampTz retry_at)
+{
+	ReportingDatabase *db = &reporting_workers->dbs[index];
+
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	if (db->dboid == dboid)
+	{
+		if (started)
+		{
+			db->no_extension = false;
+			db->recheck = false;
+		}
+		if (retry_at != 0)
+			db->retry_at = retry_at;
+	}
+	LWLockRelease(reporting_workers->lock);
+}
+
+/*
+ * How many databases have a scheduler running, other than dboid.  For the
+ * warning of CREATE EXTENSION when background workers may run short.
+ */
+int
+reporting_schedulers_running(Oid dboid)
+{
+	int			n = 0;
+
+	if (reporting_workers == NULL)
+		return 0;
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+		if (reporting_workers->dbs[i].dboid != InvalidOid &&
+			reporting_workers->dbs[i].dboid != dboid &&
+			reporting_workers->dbs[i].scheduler_pid != 0)
+			n++;
+	LWLockRelease(reporting_workers->lock);
+	return n;
+}
+
 /* Wake the current database's scheduler when this transaction commits. */
 void
 reporting_wake_scheduler_at_commit(void)
