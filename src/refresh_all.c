@@ -27,7 +27,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "access/xlog.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -251,6 +253,51 @@ refusal_reason(Oid relid)
 	return reason;
 }
 
+/*
+ * Why the view must not or need not be refreshed (refusal_reason, then
+ * skip_reason) into *reason, NULL when it is to be refreshed.  Nothing locks
+ * the view meanwhile (a lock here would make workers refreshing it wait for
+ * this session), so it may be dropped under the catalog lookups: they run in
+ * a subtransaction, and false means the view is gone.  Other errors are
+ * raised.
+ */
+static bool
+why_not_refresh(Oid relid, char **reason)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool gone = false;
+
+	*reason = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		char	   *why = refusal_reason(relid);
+
+		*reason = why != NULL ? why : skip_reason(relid);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			ReThrowError(edata);
+		gone = true;
+	}
+	PG_END_TRY();
+	return !gone;
+}
+
 /* Record and describe a skipped view. */
 static void
 skip_view(ViewOutcome *outcome, const char *reason)
@@ -335,9 +382,12 @@ settle_without_refresh(PlannedView *pv, List *plan, List **not_refreshed, bool *
 						   reporting_display_name(upstream)));
 		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	}
-	else if ((reason = refusal_reason(pv->view)) != NULL)
-		skip_view(&pv->outcome, reason);
-	else if ((reason = skip_reason(pv->view)) != NULL)
+	else if (!why_not_refresh(pv->view, &reason))
+	{
+		pv->state = PLANNED_GONE;
+		return true;
+	}
+	else if (reason != NULL)
 		skip_view(&pv->outcome, reason);
 	else
 		return false;
@@ -404,6 +454,20 @@ typedef enum StartResult
 	BEING_REFRESHED				/* someone else's worker has it: wait for that */
 } StartResult;
 
+/* The owner of relid, or InvalidOid when it was dropped meanwhile. */
+static Oid
+owner_if_exists(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 /*
  * Refresh a ready view in this session, holding a worker slot meanwhile, so
  * that refreshes in sessions count towards reporting.max_workers like
@@ -413,9 +477,15 @@ static StartResult
 refresh_here_in_slot(PlannedView *pv, List **not_refreshed)
 {
 	const char *why_not;
-	int			slotno = reporting_claim_slot(pv->view, reporting_owner_of(pv->view),
-											  "refresh_all", &why_not);
+	Oid			owner = owner_if_exists(pv->view);
+	int			slotno;
 
+	if (!OidIsValid(owner))
+	{
+		pv->state = PLANNED_GONE;
+		return STARTED;
+	}
+	slotno = reporting_claim_slot(pv->view, owner, "refresh_all", &why_not);
 	if (slotno < 0)
 		return reporting_view_has_worker(MyDatabaseId, pv->view) ? BEING_REFRESHED : NO_SLOT;
 	pv->slotno = slotno;
@@ -438,11 +508,17 @@ static StartResult
 start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *in_session)
 {
 	const char *why_not;
+	Oid			owner;
 
 	if (*in_session)
 		return refresh_here_in_slot(pv, not_refreshed);
-	pv->slotno = reporting_claim_slot(pv->view, reporting_owner_of(pv->view),
-									  "refresh_all", &why_not);
+	/* dropped since it was planned: simply no longer there */
+	if (!OidIsValid(owner = owner_if_exists(pv->view)))
+	{
+		pv->state = PLANNED_GONE;
+		return STARTED;
+	}
+	pv->slotno = reporting_claim_slot(pv->view, owner, "refresh_all", &why_not);
 	if (pv->slotno < 0)
 		return reporting_view_has_worker(MyDatabaseId, pv->view) ? BEING_REFRESHED : NO_SLOT;
 	pv->handle = reporting_start_refresh_worker(pv->slotno);

@@ -114,6 +114,12 @@ start_run(const ReportingSlotTask *task)
 	SetSessionAuthorization(task->owner, superuser_arg(task->owner));
 	run_id = reporting_start_run(task->view, task->origin, task->started_by,
 								 GetCurrentTimestamp());
+	if (run_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("materialized view \"%s\" is no longer registered",
+						reporting_display_name(task->view)),
+				 errdetail("It was unregistered or dropped after its refresh was asked for.")));
 	end_transaction();
 	reporting_slot_set_run(run_id);
 	return run_id;

@@ -27,7 +27,10 @@
 #include "reporting.h"
 #include "reporting_view.h"
 
-/* Owner and populated flag of relid, from one syscache lookup. */
+/*
+ * Owner and populated flag of the view, from one syscache lookup; 42P01
+ * when it was dropped meanwhile (nothing locks it before its refresh).
+ */
 static void
 read_class(ReportingView *view)
 {
@@ -35,7 +38,9 @@ read_class(ReportingView *view)
 	Form_pg_class form;
 
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", view->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("materialized view with OID %u was dropped", view->relid)));
 	form = (Form_pg_class) GETSTRUCT(tuple);
 	view->owner = form->relowner;
 	view->populated = form->relispopulated;

@@ -124,11 +124,12 @@ unlike(slurp_file($node->logfile), qr/deadlock detected/, 'no deadlock');
 # 3. reporting.max_workers = 0 is said
 $node->safe_psql('postgres',
 	'ALTER SYSTEM SET reporting.max_workers = 0; SELECT pg_reload_conf()');
-ok( poll_until(
-		$node, 'postgres',
-		"SELECT pg_read_file('" . $node->logfile
-		  . "') LIKE '%reporting.max_workers is 0, so no registered view is refreshed on schedule%'"),
-	'reporting.max_workers = 0 is said in the server log');
+{
+	local $PostgreSQL::Test::Utils::timeout_default = $bound;
+	ok( $node->wait_for_log(
+			qr/LOG:  reporting: reporting\.max_workers is 0, so no registered view is refreshed on schedule/),
+		'reporting.max_workers = 0 is said in the server log');
+}
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET reporting.max_workers; SELECT pg_reload_conf()');
 
