@@ -416,48 +416,47 @@ reporting_view_has_worker(Oid dboid, Oid relid)
 }
 
 /*
+ * The slots of dboid with a refresh worker: claimed or running (views), or
+ * running with a worker attached (pids).  At most max; returns how many.
+ */
+static int
+slots_scan(Oid dboid, Oid *views, pid_t *pids, int max)
+{
+	int			n = 0;
+
+	if (slots_table == NULL)
+		return 0;
+	LWLockAcquire(slots_table->lock, LW_SHARED);
+	for (int i = 0; i < slots_table->nslots && n < max; i++)
+	{
+		SlotEntry  *slot = &slots_table->slots[i];
+
+		if (slot->task.dboid != dboid)
+			continue;
+		if (views != NULL && (slot->state == SLOT_CLAIMED || slot->state == SLOT_RUNNING))
+			views[n++] = slot->task.view;
+		else if (pids != NULL && slot->state == SLOT_RUNNING && slot->worker_pid != 0)
+			pids[n++] = slot->worker_pid;
+	}
+	LWLockRelease(slots_table->lock);
+	return n;
+}
+
+/*
  * The views of dboid that have a refresh worker (claimed or running), at
  * most max of them, into views[]; returns how many.
  */
 int
 reporting_slot_live_views(Oid dboid, Oid *views, int max)
 {
-	int			n = 0;
-
-	if (slots_table == NULL)
-		return 0;
-	LWLockAcquire(slots_table->lock, LW_SHARED);
-	for (int i = 0; i < slots_table->nslots && n < max; i++)
-	{
-		SlotEntry  *slot = &slots_table->slots[i];
-
-		if ((slot->state == SLOT_CLAIMED || slot->state == SLOT_RUNNING) &&
-			slot->task.dboid == dboid)
-			views[n++] = slot->task.view;
-	}
-	LWLockRelease(slots_table->lock);
-	return n;
+	return slots_scan(dboid, views, NULL, max);
 }
 
 /* The pids of the refresh workers running in dboid, at most max; how many. */
 int
 reporting_slot_worker_pids(Oid dboid, pid_t *pids, int max)
 {
-	int			n = 0;
-
-	if (slots_table == NULL)
-		return 0;
-	LWLockAcquire(slots_table->lock, LW_SHARED);
-	for (int i = 0; i < slots_table->nslots && n < max; i++)
-	{
-		SlotEntry  *slot = &slots_table->slots[i];
-
-		if (slot->state == SLOT_RUNNING && slot->task.dboid == dboid &&
-			slot->worker_pid != 0)
-			pids[n++] = slot->worker_pid;
-	}
-	LWLockRelease(slots_table->lock);
-	return n;
+	return slots_scan(dboid, NULL, pids, max);
 }
 
 /* Is the slot still the claim this worker was started for?  Lock held. */
