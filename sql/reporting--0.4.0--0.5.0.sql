@@ -582,7 +582,37 @@ SELECT r.view,
 -- Refresh workers, their slots and the refresh paths (issue 12, part 1)
 -------------------------------------------------------------------------------
 
--- (workers section)
+-- The refresh-worker slots, for superusers: a slot whose requester and
+-- worker are both gone is a leak (worker_slots.c reclaims it at the next
+-- claim).
+CREATE FUNCTION reporting.worker_slots(
+    OUT slot pg_catalog.int4,
+    OUT state pg_catalog.text,
+    OUT serial pg_catalog.int8,
+    OUT database pg_catalog.oid,
+    OUT view pg_catalog.oid,
+    OUT origin pg_catalog.text,
+    OUT requester_alive pg_catalog.bool,
+    OUT worker_alive pg_catalog.bool,
+    OUT claimed_at pg_catalog.timestamptz,
+    OUT status pg_catalog.text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE ROWS 8
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_worker_slots';
+
+REVOKE ALL ON FUNCTION reporting.worker_slots() FROM PUBLIC;
+
+COMMENT ON FUNCTION reporting.worker_slots() IS
+    'The refresh-worker slots (superusers only): state, the claim''s serial, the database and view, whether the requester and the worker still exist. Empty without the preloaded library.';
+
+CREATE VIEW reporting.worker_slots AS
+SELECT * FROM reporting.worker_slots();
+
+REVOKE ALL ON reporting.worker_slots FROM PUBLIC;
+
+COMMENT ON VIEW reporting.worker_slots IS
+    'The refresh-worker slots (superusers only); see reporting.worker_slots().';
 
 -------------------------------------------------------------------------------
 -- The scheduler: decisions, faults and scale (issue 12, part 2)

@@ -41,6 +41,7 @@
 
 #include "reporting.h"
 #include "run_generations.h"
+#include "worker_slots.h"
 #include "tracking.h"
 
 PG_MODULE_MAGIC;
@@ -76,6 +77,7 @@ reporting_shmem_request(void)
 	reporting_tracking_shmem_request();
 	reporting_run_generations_shmem_request();
 	reporting_workers_shmem_request();
+	reporting_slots_shmem_request();
 }
 
 /* shmem_startup_hook: create or attach to every module's shared state */
@@ -88,6 +90,7 @@ reporting_shmem_startup(void)
 	reporting_tracking_shmem_startup();
 	reporting_run_generations_shmem_startup();
 	reporting_workers_shmem_startup();
+	reporting_slots_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -249,8 +252,8 @@ _PG_init(void)
 	{
 		reporting_tracking_define_gucs();
 		install_hooks();
+		reporting_register_launcher();
 	}
-	reporting_workers_init();
 	RegisterXactCallback(reporting_xact_callback, NULL);
 
 	MarkGUCPrefixReserved("reporting");

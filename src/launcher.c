@@ -18,6 +18,13 @@
  * started again after a delay; one asked to stop by DROP DATABASE and
  * friends is not restarted while they run (lifecycle.c).
  *
+ * Each pass is linear in the number of databases: worker_state.c brings its
+ * table up to date with pg_database and copies it in one hold of its lock,
+ * with nothing that can fail meanwhile; the launcher decides on the copy
+ * (its own schedulers in a hash table) and writes back one entry per
+ * scheduler it starts.  "Could not start a scheduler" is logged at most
+ * once a minute.
+ *
  * The launcher itself is restarted by the postmaster when it exits with an
  * error, pg_terminate_backend included.  It does nothing during a binary
  * upgrade (not even registered).
@@ -43,6 +50,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -59,15 +67,20 @@
 /* the launcher restarts this long after it exits with an error */
 #define LAUNCHER_RESTART_SECONDS 5
 
-/* a scheduler this launcher started, by database */
+/* a scheduler this launcher started, by database (launcher_started) */
 typedef struct StartedScheduler
 {
-	Oid			dboid;
+	Oid			dboid;			/* hash key */
 	BackgroundWorkerHandle *handle;
 } StartedScheduler;
 
 static volatile sig_atomic_t got_sigterm = false;
-static List *started = NIL;
+static HTAB *launcher_started = NULL;
+
+/* "could not start a scheduler": at most one line a minute */
+#define LOG_INTERVAL_MS (60 * 1000)
+static TimestampTz launcher_last_logged = 0;
+static int	launcher_unlogged = 0;
 
 static void
 launcher_sigterm(SIGNAL_ARGS)
@@ -79,9 +92,14 @@ launcher_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/*
+ * before_shmem_exit: leave the launcher's place.  An error that ended the
+ * launcher while it held the workers' lock must not deadlock it here.
+ */
 static void
 launcher_exit(int code, Datum arg)
 {
+	LWLockReleaseAll();
 	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
 	if (reporting_workers->launcher_pid == MyProcPid)
 	{
@@ -91,15 +109,20 @@ launcher_exit(int code, Datum arg)
 	LWLockRelease(reporting_workers->lock);
 }
 
-/* The databases a scheduler may run in: not templates, accepting connections. */
-static List *
-schedulable_databases(void)
+/*
+ * The databases a scheduler may run in: not templates, accepting
+ * connections.  An array in the caller's memory context; *n is its length.
+ */
+static Oid *
+schedulable_databases(int *n)
 {
-	List	   *dboids = NIL;
+	int			size = 64;
+	Oid		   *dboids = palloc(sizeof(Oid) * size);
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tuple;
 
+	*n = 0;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -109,181 +132,214 @@ schedulable_databases(void)
 	{
 		Form_pg_database form = (Form_pg_database) GETSTRUCT(tuple);
 
-		if (form->datallowconn && !form->datistemplate &&
-			form->datconnlimit != DATCONNLIMIT_INVALID_DB)
+		if (!form->datallowconn || form->datistemplate ||
+			form->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			continue;
+		if (*n == size)
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			dboids = lappend_oid(dboids, form->oid);
-			MemoryContextSwitchTo(old);
+			size *= 2;
+			dboids = repalloc(dboids, sizeof(Oid) * size);
 		}
+		dboids[(*n)++] = form->oid;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* allocated before the transaction: repalloc keeps it in the caller's context */
 	return dboids;
 }
 
-static StartedScheduler *
-started_for(Oid dboid)
+/* Forget a scheduler we started that has stopped. */
+static void
+forget_started(StartedScheduler *s)
 {
-	ListCell   *lc;
+	Oid			dboid = s->dboid;
 
-	foreach(lc, started)
-	{
-		StartedScheduler *s = (StartedScheduler *) lfirst(lc);
-
-		if (s->dboid == dboid)
-			return s;
-	}
-	return NULL;
+	pfree(s->handle);
+	(void) hash_search(launcher_started, &dboid, HASH_REMOVE, NULL);
 }
 
 /* Is a scheduler alive in this database (started by us, or by a predecessor)? */
 static bool
 scheduler_alive(ReportingDatabase *db)
 {
-	StartedScheduler *s = started_for(db->dboid);
+	StartedScheduler *s = hash_search(launcher_started, &db->dboid, HASH_FIND, NULL);
 	pid_t		pid;
 
-	if (s != NULL)
-	{
-		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
-			return true;
-		started = list_delete_ptr(started, s);
-		pfree(s->handle);
-		pfree(s);
-		/* stopped without finding the extension missing: it failed */
-		if (!db->no_extension && db->scheduler_pid == 0)
-			db->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   SCHEDULER_RETRY_MS);
-	}
+	if (s != NULL && GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
+		return true;
 	return db->scheduler_pid != 0 && kill(db->scheduler_pid, 0) == 0;
 }
 
+/* Say that a scheduler could not be started: at most once a minute. */
 static void
-start_scheduler(ReportingDatabase *db)
+log_no_worker(Oid dboid)
 {
-	Oid			dboid = db->dboid;
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	StartedScheduler *s;
+	TimestampTz now = GetCurrentTimestamp();
 
-	reporting_describe_worker(&worker, "reporting_scheduler_main", "reporting scheduler",
-							  BGW_NEVER_RESTART, ObjectIdGetDatum(dboid));
-	snprintf(worker.bgw_name, BGW_MAXLEN, "reporting scheduler for database %u", dboid);
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	if (launcher_last_logged != 0 &&
+		!TimestampDifferenceExceeds(launcher_last_logged, now, LOG_INTERVAL_MS))
 	{
+		launcher_unlogged++;
+		return;
+	}
+	if (launcher_unlogged > 0)
+		ereport(LOG,
+				(errmsg("reporting: could not start a scheduler for database %u", dboid),
+				 errdetail("No background worker slot is free; %d other attempts failed in the last minute.",
+						   launcher_unlogged),
+				 errhint("Raise max_worker_processes.")));
+	else
 		ereport(LOG,
 				(errmsg("reporting: could not start a scheduler for database %u", dboid),
 				 errdetail("No background worker slot is free; trying again in %d seconds.",
 						   SCHEDULER_RETRY_MS / 1000),
 				 errhint("Raise max_worker_processes.")));
-		db->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SCHEDULER_RETRY_MS);
-		return;
-	}
-	s = MemoryContextAlloc(TopMemoryContext, sizeof(StartedScheduler));
-	s->dboid = dboid;
-	s->handle = handle;
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		started = lappend(started, s);
-		MemoryContextSwitchTo(old);
-	}
+	launcher_last_logged = now;
+	launcher_unlogged = 0;
 }
 
-/* Forget databases that no longer exist (or may not be scheduled). */
-static void
-forget_databases(List *dboids)
+/* Start a scheduler in dboid; false when no background worker is free. */
+static bool
+start_scheduler(Oid dboid)
 {
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
-	{
-		ReportingDatabase *db = &reporting_workers->dbs[i];
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	StartedScheduler *s;
+	MemoryContext old;
+	bool		ok;
 
-		if (db->dboid != InvalidOid && !list_member_oid(dboids, db->dboid) &&
-			db->scheduler_pid == 0 && started_for(db->dboid) == NULL)
-			memset(db, 0, sizeof(*db));
+	reporting_describe_worker(&worker, "reporting_scheduler_main", "reporting scheduler",
+							  BGW_NEVER_RESTART, ObjectIdGetDatum(dboid));
+	snprintf(worker.bgw_name, BGW_MAXLEN, "reporting scheduler for database %u", dboid);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		log_no_worker(dboid);
+		return false;
 	}
-	LWLockRelease(reporting_workers->lock);
+	s = hash_search(launcher_started, &dboid, HASH_ENTER, NULL);
+	s->handle = handle;
+	return true;
 }
 
 /*
- * Schedulers started and not yet settled in their database (or checking
- * it); schedulers that stopped are forgotten here.
+ * Forget the schedulers we started that have stopped (one that stopped
+ * without settling in, and not because the extension is missing, failed:
+ * it is retried later); return how many are still starting.
  */
 static int
-schedulers_starting(void)
+settle_started(ReportingDatabase *copy, TimestampTz now)
 {
-	int			n = 0;
-	ListCell   *lc;
+	int			starting = 0;
 
-	foreach(lc, started)
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
 	{
-		StartedScheduler *s = (StartedScheduler *) lfirst(lc);
-		ReportingDatabase *db = reporting_find_database(s->dboid, false);
+		ReportingDatabase *db = &copy[i];
+		StartedScheduler *s;
 		pid_t		pid;
 
-		if (GetBackgroundWorkerPid(s->handle, &pid) == BGWH_STOPPED)
+		if (db->dboid == InvalidOid ||
+			(s = hash_search(launcher_started, &db->dboid, HASH_FIND, NULL)) == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
 		{
-			if (db != NULL && !db->no_extension && db->scheduler_pid == 0)
-				db->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														   SCHEDULER_RETRY_MS);
-			pfree(s->handle);
-			pfree(s);
-			started = foreach_delete_current(started, lc);
+			if (db->scheduler_pid == 0)
+				starting++;
 			continue;
 		}
-		if (db == NULL || db->scheduler_pid == 0)
-			n++;
+		forget_started(s);
+		if (!db->no_extension && db->scheduler_pid == 0)
+		{
+			db->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RETRY_MS);
+			reporting_database_launched(i, db->dboid, false, db->retry_at);
+		}
 	}
-	return n;
+	return starting;
 }
 
 /*
- * Start the schedulers that should run and do not, a few at a time: on a
+ * One pass: bring the database table up to date with pg_database, then
+ * start the schedulers that should run and do not, a few at a time (on a
  * server with many databases, checking them all at once would take every
- * background worker slot.
+ * background worker slot).  Linear in the number of databases; the shared
+ * lock is held only inside worker_state.c's functions, where nothing fails.
  */
 static void
-launch_schedulers(List *dboids)
+launcher_pass(Oid *listed, int nlisted)
 {
+	ReportingDatabase *copy = palloc(sizeof(ReportingDatabase) * REPORTING_MAX_DATABASES);
+	bool	   *is_listed = palloc(sizeof(bool) * REPORTING_MAX_DATABASES);
+	Oid		   *keep = palloc(sizeof(Oid) * (hash_get_num_entries(launcher_started) + 1));
+	int			nkeep = 0;
+	HASH_SEQ_STATUS seq;
+	StartedScheduler *s;
 	TimestampTz now = GetCurrentTimestamp();
-	ListCell   *lc;
+	int			starting;
 
-	foreach(lc, dboids)
+	hash_seq_init(&seq, launcher_started);
+	while ((s = hash_seq_search(&seq)) != NULL)
+		keep[nkeep++] = s->dboid;
+	reporting_databases_sync(listed, nlisted, keep, nkeep, copy, is_listed);
+	starting = settle_started(copy, now);
+
+	for (int i = 0; i < REPORTING_MAX_DATABASES && starting < MAX_STARTING; i++)
 	{
-		Oid			dboid = lfirst_oid(lc);
-		ReportingDatabase *db;
-		bool		start;
+		ReportingDatabase *db = &copy[i];
 
-		LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-		if (schedulers_starting() >= MAX_STARTING)
+		if (!is_listed[i] || scheduler_alive(db) ||
+			(db->no_extension && !db->recheck) ||
+			db->paused_until > now || db->retry_at > now)
+			continue;
+		if (start_scheduler(db->dboid))
 		{
-			LWLockRelease(reporting_workers->lock);
-			break;
+			reporting_database_launched(i, db->dboid, true, 0);
+			starting++;
 		}
-		db = reporting_find_database(dboid, true);
-		start = db != NULL && !scheduler_alive(db) &&
-			(!db->no_extension || db->recheck) &&
-			db->paused_until <= now && db->retry_at <= now;
-		if (start)
-		{
-			db->no_extension = false;
-			db->recheck = false;
-			start_scheduler(db);
-		}
-		LWLockRelease(reporting_workers->lock);
+		else
+			reporting_database_launched(i, db->dboid, false,
+										TimestampTzPlusMilliseconds(now, SCHEDULER_RETRY_MS));
 	}
 }
 
+/*
+ * Say in the server log, once per change, that reporting.max_workers = 0
+ * stops all scheduling: schedulers then find no slot for any refresh.
+ */
+static void
+launcher_check_max_workers(bool *told)
+{
+	if (reporting_max_workers > 0)
+	{
+		*told = false;
+		return;
+	}
+	if (*told)
+		return;
+	ereport(LOG,
+			(errmsg("reporting: reporting.max_workers is 0, so no registered view is refreshed on schedule"),
+			 errdetail("Scheduled refreshes run in refresh workers, and none may run."),
+			 errhint("Set reporting.max_workers to 1 or more; to pause scheduling, set reporting.enabled to off.")));
+	*told = true;
+}
+
+/*
+ * Entry point of the launcher (PGDLLEXPORT; registered by
+ * reporting_register_launcher).  main_arg is unused.
+ */
 void
 reporting_launcher_main(Datum main_arg)
 {
 	TimestampTz last_scan = 0;
-	List	   *dboids = NIL;
+	Oid		   *dboids = NULL;
+	int			ndboids = 0;
+	bool		told_no_workers = false;
+	MemoryContext scan_context;
+	MemoryContext pass_context;
+	HASHCTL		ctl;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, launcher_sigterm);
@@ -305,6 +361,15 @@ reporting_launcher_main(Datum main_arg)
 	/* no database: pg_database is a shared catalog */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(StartedScheduler);
+	launcher_started = hash_create("reporting launcher schedulers", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+	scan_context = AllocSetContextCreate(TopMemoryContext, "reporting launcher scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	pass_context = AllocSetContextCreate(TopMemoryContext, "reporting launcher pass",
+										 ALLOCSET_DEFAULT_SIZES);
+
 	while (!got_sigterm)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -314,16 +379,26 @@ reporting_launcher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		launcher_check_max_workers(&told_no_workers);
 		if (last_scan == 0 || reporting_workers->rescan ||
 			TimestampDifferenceExceeds(last_scan, now, SCAN_INTERVAL_MS))
 		{
+			MemoryContext old;
+
 			reporting_workers->rescan = false;
-			list_free(dboids);
-			dboids = schedulable_databases();
-			forget_databases(dboids);
+			MemoryContextReset(scan_context);
+			old = MemoryContextSwitchTo(scan_context);
+			dboids = schedulable_databases(&ndboids);
+			MemoryContextSwitchTo(old);
 			last_scan = now;
 		}
-		launch_schedulers(dboids);
+		{
+			MemoryContext old = MemoryContextSwitchTo(pass_context);
+
+			launcher_pass(dboids, ndboids);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(pass_context);
+		}
 
 		/* woken by schedulers that start or stop and by CREATE EXTENSION */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -30,6 +30,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "fmgr.h"
@@ -41,12 +43,55 @@
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "worker_slots.h"
 
 /* how long a paused database stays paused if the command never says it is over */
 #define PAUSE_SECONDS 60
 
 /* the longest pause reporting.pause_scheduling() grants: one week */
 #define PAUSE_MAX_USECS (7 * USECS_PER_DAY)
+/*
+ * Signal the refresh workers of a database (SIGTERM: they roll their
+ * refresh back, record it as interrupted and exit) and, with
+ * scheduler_too, its scheduler.
+ */
+static void
+signal_database_workers(Oid dboid, bool scheduler_too)
+{
+	int			max = reporting_slot_count();
+	pid_t	   *pids = palloc(sizeof(pid_t) * (max + 1));
+	int			npids = reporting_slot_worker_pids(dboid, pids, max);
+
+	if (scheduler_too && (pids[npids] = reporting_scheduler_pid(dboid)) != 0)
+		npids++;
+	for (int i = 0; i < npids; i++)
+		kill(pids[i], SIGTERM);
+	pfree(pids);
+}
+
+/*
+ * WARNING when background workers may run short for a scheduler here:
+ * the launcher, a scheduler per database with the extension (this one
+ * included) and reporting.max_workers refresh workers each need one of
+ * max_worker_processes.  Without a free one, no view of this database would
+ * ever be refreshed on schedule, silently.
+ */
+static void
+warn_if_workers_short(void)
+{
+	int			schedulers = reporting_schedulers_running(MyDatabaseId) + 1;
+	int			needed = 1 + schedulers + reporting_max_workers;
+
+	if (!process_shared_preload_libraries_done || reporting_workers == NULL ||
+		needed <= max_worker_processes)
+		return;
+	ereport(WARNING,
+			(errmsg("refreshes may not be scheduled in database \"%s\"",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The reporting launcher, %d schedulers (one per database with the extension) and reporting.max_workers = %d refresh workers need %d background workers; max_worker_processes is %d.",
+					   schedulers, reporting_max_workers, needed, max_worker_processes),
+			 errhint("Raise max_worker_processes (it needs a restart), or drop the extension from databases that do not need it.")));
+}
 
 /* Pause scheduling in a database (or end the pause), and stop its workers. */
 static void
@@ -61,7 +106,7 @@ pause_database(Oid dboid, bool pause)
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PAUSE_SECONDS * 1000) : 0;
 	LWLockRelease(reporting_workers->lock);
 	if (pause)
-		reporting_signal_database_workers(dboid, true);
+		signal_database_workers(dboid, true);
 	else
 		reporting_wake_launcher();
 }
@@ -168,7 +213,7 @@ reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	if (drops_this_extension(parsetree))
 	{
-		reporting_signal_database_workers(MyDatabaseId, false);
+		signal_database_workers(MyDatabaseId, false);
 		reporting_wake_scheduler_at_commit();
 	}
 	next(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
@@ -181,6 +226,8 @@ reporting_lifecycle_utility(PlannedStmt *pstmt, const char *queryString,
 					 errdetail("The reporting scheduler serves at most %d databases per server.",
 							   REPORTING_MAX_DATABASES),
 					 errhint("Manual refreshes and reporting.refresh_all() work; drop the extension from databases that do not need it.")));
+		else
+			warn_if_workers_short();
 		reporting_wake_launcher_at_commit();
 	}
 }

@@ -14,11 +14,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "utils/acl.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
+#include "utils/snapmgr.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -34,6 +38,8 @@
 
 #include "reporting.h"
 #include "settings.h"
+#include "reporting_view.h"
+#include "unique_key.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh);
 
@@ -81,11 +87,11 @@ reporting_has_usable_unique_index(Oid relid)
 }
 
 /*
- * Why the view cannot be refreshed concurrently right now, or NULL when it
- * can.  *hint receives how to fix it.
+ * Why the view cannot be refreshed concurrently at all, or NULL when it
+ * can (once populated).  *hint receives how to fix it.
  */
 static const char *
-concurrent_obstacle(Oid relid, const char **hint)
+concurrent_obstacle(bool usable_unique_index, const char **hint)
 {
 	const char *version = GetConfigOption("server_version_num", false, false);
 
@@ -94,12 +100,7 @@ concurrent_obstacle(Oid relid, const char **hint)
 		*hint = "Upgrade PostgreSQL to 15.6 or later.";
 		return "This server is older than PostgreSQL 15.6, whose REFRESH MATERIALIZED VIEW CONCURRENTLY is unsafe (CVE-2024-0985).";
 	}
-	if (!reporting_matview_is_populated(relid))
-	{
-		*hint = "Refresh it once with mode => 'plain'.";
-		return "It has never been populated.";
-	}
-	if (!reporting_has_usable_unique_index(relid))
+	if (!usable_unique_index)
 	{
 		*hint = "Create a unique index with no WHERE clause on one or more columns of the materialized view.";
 		return "It has no usable unique index.";
@@ -110,31 +111,51 @@ concurrent_obstacle(Oid relid, const char **hint)
 /*
  * Resolve a requested mode to the one a refresh will use, "concurrently" or
  * "plain".  "auto" picks CONCURRENTLY whenever the view allows it.  An
- * explicit "concurrently" that cannot work raises an error saying why and how
- * to fix it (when raise is true) or falls back to NULL.
+ * explicit "concurrently" that can never work raises 55000 saying why and
+ * how to fix it (when raise is true) or falls back to NULL.  A view that
+ * was never populated cannot be refreshed concurrently yet: its first
+ * refresh is plain whatever the mode, and an explicit "concurrently" says
+ * so with a NOTICE (the run records mode "plain"); later ones are
+ * concurrent (issue 12, fault 9).
  */
-const char *
-reporting_choose_mode(Oid relid, const char *mode, bool raise)
+static const char *
+choose_mode(const char *display_name, bool populated, bool usable_unique_index,
+			const char *mode, bool raise)
 {
 	const char *hint = NULL;
 	const char *obstacle;
 
 	if (strcmp(mode, "plain") == 0)
 		return "plain";
-	obstacle = concurrent_obstacle(relid, &hint);
-	if (obstacle == NULL)
+	obstacle = concurrent_obstacle(usable_unique_index, &hint);
+	if (obstacle == NULL && populated)
 		return "concurrently";
 	if (strcmp(mode, "auto") == 0)
 		return "plain";
+	if (obstacle == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("materialized view \"%s\" has never been populated, so this refresh is plain",
+						display_name),
+				 errdetail("REFRESH MATERIALIZED VIEW CONCURRENTLY needs a populated view; the refreshes after this one are concurrent.")));
+		return "plain";
+	}
 	if (!raise)
 		return NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot refresh materialized view \"%s\" concurrently",
-					reporting_display_name(relid)),
+			 errmsg("cannot refresh materialized view \"%s\" concurrently", display_name),
 			 errdetail_internal("%s", obstacle),
 			 errhint("%s", hint)));
 	return NULL;				/* keep compiler quiet */
+}
+
+/* reporting_choose_mode for a view not loaded (registration checks) */
+const char *
+reporting_choose_mode(Oid relid, const char *mode, bool raise)
+{
+	return choose_mode(reporting_display_name(relid), reporting_matview_is_populated(relid),
+					   reporting_has_usable_unique_index(relid), mode, raise);
 }
 
 /* Arm the statement timeout for one refresh, keeping any earlier deadline. */
@@ -193,8 +214,7 @@ set_lock_timeout(int64 lock_timeout_ms)
 /* what an error during a refresh's query says about the refresh */
 typedef struct RefreshErrorContext
 {
-	Oid			relid;
-	Oid			owner;
+	const ReportingView *view;
 	char	   *settings;
 } RefreshErrorContext;
 
@@ -208,27 +228,78 @@ refresh_error_context(void *arg)
 	RefreshErrorContext *ctx = (RefreshErrorContext *) arg;
 
 	errcontext("refreshing materialized view \"%s\" as role \"%s\" with %s",
-			   reporting_display_name(ctx->relid),
-			   GetUserNameFromId(ctx->owner, true), ctx->settings);
+			   ctx->view->display_name,
+			   GetUserNameFromId(ctx->view->owner, true), ctx->settings);
+}
+
+/* Error context of the REFRESH statement, worded as SPI words its own. */
+static void
+refresh_statement_context(void *arg)
+{
+	errcontext("SQL statement \"%s\"", (const char *) arg);
 }
 
 /*
- * Run one statement as the view's owner, with the owner's login defaults for
- * the settings that change results (settings.c), under the refresh deadline.
+ * Run REFRESH MATERIALIZED VIEW [CONCURRENTLY] on the locked view, through
+ * ProcessUtility as SPI would (utility hooks and event triggers see it),
+ * with a snapshot taken now, and return the rows it wrote: REFRESH counts
+ * them (QueryCompletion, PostgreSQL 14 and later) but SPI does not pass the
+ * count on, and counting again would scan the whole view.
  */
-static void
-execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_ms)
+static uint64
+run_refresh_statement(const ReportingView *view, bool concurrently)
 {
+	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+	QueryCompletion qc;
+	ErrorContextCallback callback;
+	char	   *sql;
+
+	stmt->concurrent = concurrently;
+	stmt->skipData = false;
+	stmt->relation = makeRangeVar(view->schema_name, view->rel_name, -1);
+	sql = psprintf("REFRESH MATERIALIZED VIEW %s%s", concurrently ? "CONCURRENTLY " : "",
+				   view->qualified_name);
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = true;
+	pstmt->utilityStmt = (Node *) stmt;
+	pstmt->stmt_location = -1;
+	pstmt->stmt_len = 0;
+
+	callback.callback = refresh_statement_context;
+	callback.arg = sql;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	InitializeQueryCompletion(&qc);
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, &qc);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+	error_context_stack = callback.previous;
+	return qc.nprocessed;
+}
+
+/*
+ * Refresh the view as its owner, with the owner's login defaults for the
+ * settings that change results (settings.c), under the refresh deadline.
+ * Returns the rows the view holds now.
+ */
+static uint64
+refresh_as_owner(const ReportingView *view, bool concurrently)
+{
+	Oid			owner = view->owner;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			settings_level;
 	RefreshDeadline deadline;
 	ErrorContextCallback callback;
 	RefreshErrorContext ctx;
+	uint64		rows = 0;
 
 	settings_level = reporting_apply_owner_settings(owner);
-	ctx.relid = relid;
-	ctx.owner = owner;
+	ctx.view = view;
 	ctx.settings = reporting_describe_settings();
 	callback.callback = refresh_error_context;
 	callback.arg = &ctx;
@@ -237,12 +308,11 @@ execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	deadline_arm(&deadline, statement_timeout_ms);
+	deadline_arm(&deadline, view->reg.statement_timeout_ms);
 	last_refresh_timed_out = false;
 	PG_TRY();
 	{
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "unexpected result of \"%s\"", sql);
+		rows = run_refresh_statement(view, concurrently);
 	}
 	PG_CATCH();
 	{
@@ -256,26 +326,6 @@ execute_as_owner(Oid relid, Oid owner, const char *sql, int64 statement_timeout_
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	error_context_stack = callback.previous;
 	reporting_restore_settings(settings_level);
-}
-
-/* rows in the view, counted as its owner */
-static int64
-count_rows(Oid owner, const char *qualified)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qualified);
-	bool		isnull;
-	int64		rows;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	/* not read-only: the count must see what the refresh just wrote */
-	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not count rows of %s", qualified);
-	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return rows;
 }
 
@@ -350,6 +400,25 @@ reporting_lock_refresh(Oid relid, bool wait)
 }
 
 /*
+ * Wait for a refresh of relid in progress to finish, and keep others from
+ * starting until this transaction ends (the refresh lock, as
+ * reporting_lock_refresh takes it).  unregister() calls it before it
+ * deletes the registration, so that it takes its locks in the order every
+ * refresh takes them (refresh lock, view, registrations and runs) and
+ * cannot deadlock with one.  Waits at most lock_timeout_ms (the view's
+ * registered lock_timeout); 55P03 after that.
+ */
+void
+reporting_wait_for_refresh(Oid relid, int64 lock_timeout_ms)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	set_lock_timeout(lock_timeout_ms);
+	(void) reporting_lock_refresh(relid, true);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * True when this session has temporary tables or types: a refresh that runs
  * a view's query as another role here would resolve unqualified names in
  * the functions it calls to them first (pg_temp comes first in every
@@ -388,23 +457,23 @@ session_has_temporary_objects(void)
  * temporary table or type.  Raises 42501 or 55000.
  */
 static void
-check_refresh_on_behalf(Oid relid, Oid owner, const char *requested_mode)
+check_refresh_on_behalf(const ReportingView *view, const char *requested_mode)
 {
-	if (has_privs_of_role(GetUserId(), owner))
+	if (has_privs_of_role(GetUserId(), view->owner))
 		return;
 	if (strcmp(requested_mode, "auto") != 0 && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only the owner of materialized view \"%s\" may choose how it is refreshed",
-						reporting_display_name(relid)),
+						view->display_name),
 				 errhint("Call reporting.refresh() without a mode: the registered one is used.")));
 	if (session_has_temporary_objects())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot refresh materialized view \"%s\" as its owner in a session with temporary tables or types",
-						reporting_display_name(relid)),
+						view->display_name),
 				 errdetail("The view's query runs as role \"%s\"; this session's temporary objects would come first in every name it looks up.",
-						   GetUserNameFromId(owner, false)),
+						   GetUserNameFromId(view->owner, false)),
 				 errhint("Refresh it from a session without temporary objects, or with reporting.refresh_all(), whose refresh workers have none.")));
 }
 
@@ -412,37 +481,37 @@ check_refresh_on_behalf(Oid relid, Oid owner, const char *requested_mode)
  * Refresh one registered view now, in the current transaction, after
  * checking that the caller may ask for it (it may manage the view, or holds
  * a refresh grant) and, once the view is locked, that the refresh may run as
- * the view's owner (security.c).  requester is the role that asked for the
- * refresh (InvalidOid for the scheduler).  requested_mode "auto" follows the
- * registration's mode.  Fills *result (its mode as soon as it is known, so
- * that a caller catching an error can report it).
+ * the view's owner (security.c).  view was loaded by reporting_view_load().
+ * requester is the role that asked for the refresh (InvalidOid for the
+ * scheduler).  requested_mode "auto" follows the registration's mode.
+ * Fills *result (its mode as soon as it is known, so that a caller catching
+ * an error can report it).  Raises 55000 during recovery, 42501/55000 when
+ * refreshing on someone's behalf is refused, 55P03 after lock_timeout, and
+ * whatever the view's query raises.
  */
 void
-reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
-					   Oid requester, ReportingRefreshResult *result)
+reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
+						 const char *origin, Oid requester, ReportingRefreshResult *result)
 {
-	ReportingRegistration reg;
+	Oid			relid = view->relid;
 	const char *mode;
-	char	   *qualified;
-	Oid			owner;
+	bool		was_populated;
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
 
+	reporting_check_not_in_recovery();
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
-	reporting_check_refreshable(relid);
-	reporting_require_registration(relid, &reg);
-	check_refresh_on_behalf(relid, reporting_owner_of(relid), requested_mode);
+	check_refresh_on_behalf(view, requested_mode);
 	if (strcmp(requested_mode, "auto") == 0)
-		requested_mode = reg.mode;
-	mode = reporting_choose_mode(relid, requested_mode, true);
+		requested_mode = view->reg.mode;
+	mode = choose_mode(view->display_name, view->populated, view->usable_unique_index,
+					   requested_mode, true);
 	strlcpy(result->mode, mode, sizeof(result->mode));
-
-	qualified = reporting_qualified_name(relid);
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
-	set_lock_timeout(reg.lock_timeout_ms);
+	set_lock_timeout(view->reg.lock_timeout_ms);
 	(void) reporting_lock_refresh(relid, true);
 	result->started_at = GetCurrentTimestamp();
 	reporting_running_begin(relid, origin, mode, result->started_at);
@@ -453,21 +522,22 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
 						ExclusiveLock : AccessExclusiveLock);
 		/*
-		 * The owner cannot change while we hold the lock: check again, with
-		 * the owner it has now, that the caller may ask (a refresh grant
-		 * lapses with a change of owner) and that the refresh may run as it.
+		 * The owner cannot change while we hold the lock: read it again, and
+		 * check again, with the owner it has now, that the caller may ask (a
+		 * refresh grant lapses with a change of owner) and that the refresh
+		 * may run as it.
 		 */
+		reporting_view_reread_locked(view);
 		reporting_check_refreshable(relid);
-		reporting_check_refresh_allowed(relid, reg.owner, requester,
+		reporting_check_refresh_allowed(relid, view->reg.owner, requester,
 										strcmp(origin, "manual") == 0);
-		owner = reporting_owner_of(relid);
-		execute_as_owner(relid, owner,
-						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
-								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
-								  qualified),
-						 reg.statement_timeout_ms);
+		was_populated = view->populated;
+		result->rows = (int64) refresh_as_owner(view, strcmp(mode, "concurrently") == 0);
 		result->finished_at = GetCurrentTimestamp();
-		result->rows = count_rows(owner, qualified);
+		view->populated = true;
+		/* what registration could not check on an empty view */
+		if (!was_populated && strcmp(view->reg.mode, "plain") != 0)
+			reporting_warn_null_keys(relid, view->owner);
 	}
 	PG_FINALLY();
 	{
@@ -479,32 +549,32 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 }
 
 /*
- * True once the extension's SQL objects are at 0.2.0 or later, where runs
- * record their sources' generations.  A newer library must keep working with
- * the older SQL objects until ALTER EXTENSION reporting UPDATE has run.
+ * reporting_refresh_loaded() for a view not loaded yet (register(...,
+ * refresh => 'now')).  Raises what reporting_view_load() raises.
  */
-bool
-reporting_tracking_installed(void)
+void
+reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin,
+					   Oid requester, ReportingRefreshResult *result)
 {
-	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
-	Oid			runs = get_relname_relid("runs", nsp);
-
-	return OidIsValid(runs) &&
-		SearchSysCacheExistsAttName(runs, "tracking_epoch");
+	reporting_check_not_in_recovery();
+	reporting_refresh_loaded(reporting_view_load(relid), requested_mode, origin,
+							 requester, result);
 }
 
 /*
- * True once the extension's SQL objects are at 0.4.0 or later, where runs
- * record the database their sources' generations belong to.
+ * Refuse a refresh on a hot standby, before anything is read or written:
+ * 55000, with a hint.  Its views are refreshed on the primary and
+ * replicated.
  */
-bool
-reporting_runs_record_database(void)
+void
+reporting_check_not_in_recovery(void)
 {
-	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
-	Oid			runs = get_relname_relid("runs", nsp);
-
-	return OidIsValid(runs) &&
-		SearchSysCacheExistsAttName(runs, "tracking_database");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot refresh during recovery"),
+				 errdetail("This server is a hot standby; its materialized views are refreshed on the primary and replicated."),
+				 errhint("Refresh on the primary server.")));
 }
 
 /*

@@ -27,10 +27,13 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "access/xlog.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -46,6 +49,8 @@
 #include "utils/tuplestore.h"
 
 #include "reporting.h"
+#include "reporting_view.h"
+#include "worker_slots.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh_all);
 
@@ -151,8 +156,8 @@ refresh_in_subtransaction(ViewOutcome *outcome)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		reporting_refresh_view(outcome->view, "auto", "refresh_all", GetUserId(),
-							   &outcome->result);
+		reporting_refresh_loaded(reporting_view_load(outcome->view), "auto", "refresh_all",
+								 GetUserId(), &outcome->result);
 		reporting_record_run(outcome->view, "refresh_all", "refreshed",
 							 &outcome->result, true, NULL, NULL);
 		ReleaseCurrentSubTransaction();
@@ -248,6 +253,51 @@ refusal_reason(Oid relid)
 	return reason;
 }
 
+/*
+ * Why the view must not or need not be refreshed (refusal_reason, then
+ * skip_reason) into *reason, NULL when it is to be refreshed.  Nothing locks
+ * the view meanwhile (a lock here would make workers refreshing it wait for
+ * this session), so it may be dropped under the catalog lookups: they run in
+ * a subtransaction, and false means the view is gone.  Other errors are
+ * raised.
+ */
+static bool
+why_not_refresh(Oid relid, char **reason)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool gone = false;
+
+	*reason = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		char	   *why = refusal_reason(relid);
+
+		*reason = why != NULL ? why : skip_reason(relid);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			ReThrowError(edata);
+		gone = true;
+	}
+	PG_END_TRY();
+	return !gone;
+}
+
 /* Record and describe a skipped view. */
 static void
 skip_view(ViewOutcome *outcome, const char *reason)
@@ -332,9 +382,12 @@ settle_without_refresh(PlannedView *pv, List *plan, List **not_refreshed, bool *
 						   reporting_display_name(upstream)));
 		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	}
-	else if ((reason = refusal_reason(pv->view)) != NULL)
-		skip_view(&pv->outcome, reason);
-	else if ((reason = skip_reason(pv->view)) != NULL)
+	else if (!why_not_refresh(pv->view, &reason))
+	{
+		pv->state = PLANNED_GONE;
+		return true;
+	}
+	else if (reason != NULL)
 		skip_view(&pv->outcome, reason);
 	else
 		return false;
@@ -380,12 +433,10 @@ static const char *
 in_session_reason(bool *expected)
 {
 	*expected = false;
-	if (!reporting_workers_available())
+	if (!reporting_slots_available())
 		return "reporting is not in shared_preload_libraries";
 	if (reporting_max_workers == 0)
 		return "reporting.max_workers is 0";
-	if (RecoveryInProgress())
-		return "the server is in recovery";
 	if (!reporting_extension_at_least(REPORTING_WORKERS_MIN_VERSION))
 		return "the extension's SQL objects are older than " REPORTING_WORKERS_MIN_VERSION
 			" (run ALTER EXTENSION reporting UPDATE)";
@@ -399,53 +450,118 @@ in_session_reason(bool *expected)
 typedef enum StartResult
 {
 	STARTED,					/* running in a worker, or refreshed here */
-	NO_SLOT,					/* reporting.max_workers busy: wait for ours */
+	NO_SLOT,					/* reporting.max_workers busy: wait for a slot */
 	BEING_REFRESHED				/* someone else's worker has it: wait for that */
 } StartResult;
 
+/* The owner of relid, or InvalidOid when it was dropped meanwhile. */
+static Oid
+owner_if_exists(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 /*
- * Hand a ready view to a refresh worker.  When no worker can be started at
- * all (none of ours is running to free a slot), it is refreshed here
- * instead, and that is said once.
+ * Refresh a ready view in this session, holding a worker slot meanwhile, so
+ * that refreshes in sessions count towards reporting.max_workers like
+ * workers do.  NO_SLOT when none is free: the caller waits for one.
  */
 static StartResult
-start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *told)
+refresh_here_in_slot(PlannedView *pv, List **not_refreshed)
 {
-	bool		can_login;
-	Oid			owner = reporting_relation_owner(pv->view, &can_login);
 	const char *why_not;
+	Oid			owner = owner_if_exists(pv->view);
+	int			slotno;
 
-	pv->slotno = reporting_claim_slot(pv->view, owner, can_login, "refresh_all", &why_not);
-	if (pv->slotno < 0 && reporting_view_has_worker(MyDatabaseId, pv->view))
-		return BEING_REFRESHED;
-	if (pv->slotno >= 0)
-		pv->handle = reporting_start_refresh_worker(pv->slotno);
-	if (pv->slotno >= 0 && pv->handle != NULL)
+	if (!OidIsValid(owner))
+	{
+		pv->state = PLANNED_GONE;
+		return STARTED;
+	}
+	slotno = reporting_claim_slot(pv->view, owner, "refresh_all", &why_not);
+	if (slotno < 0)
+		return reporting_view_has_worker(MyDatabaseId, pv->view) ? BEING_REFRESHED : NO_SLOT;
+	pv->slotno = slotno;
+	refresh_here(pv, not_refreshed);
+	reporting_release_slot(slotno);
+	pv->slotno = -1;
+	return STARTED;
+}
+
+/*
+ * Hand a ready view to a refresh worker.  A view is never refreshed in this
+ * session while one of our workers runs, nor a worker started once a view
+ * was refreshed here (*in_session): this session holds the locks of what it
+ * refreshed until its transaction ends, and a worker refreshing a view built
+ * on one of them would wait for the caller (fault 7).  So only when no
+ * worker can be started at all and none of ours runs does the rest of the
+ * call continue here, saying so once.
+ */
+static StartResult
+start_worker_for(PlannedView *pv, int nrunning, List **not_refreshed, bool *in_session)
+{
+	const char *why_not;
+	Oid			owner;
+
+	if (*in_session)
+		return refresh_here_in_slot(pv, not_refreshed);
+	/* dropped since it was planned: simply no longer there */
+	if (!OidIsValid(owner = owner_if_exists(pv->view)))
+	{
+		pv->state = PLANNED_GONE;
+		return STARTED;
+	}
+	pv->slotno = reporting_claim_slot(pv->view, owner, "refresh_all", &why_not);
+	if (pv->slotno < 0)
+		return reporting_view_has_worker(MyDatabaseId, pv->view) ? BEING_REFRESHED : NO_SLOT;
+	pv->handle = reporting_start_refresh_worker(pv->slotno);
+	if (pv->handle != NULL)
 	{
 		pv->state = PLANNED_RUNNING;
 		return STARTED;
 	}
+	pv->slotno = -1;
 	if (nrunning > 0)
 		return NO_SLOT;
-	if (!*told)
-		ereport(NOTICE,
-				(errmsg("refresh_all() is refreshing in this session: no refresh worker could be started"),
-				 errhint("Raise reporting.max_workers or max_worker_processes.")));
-	*told = true;
-	refresh_here(pv, not_refreshed);
-	return STARTED;
+	ereport(NOTICE,
+			(errmsg("refresh_all() is refreshing the remaining views in this session: no refresh worker could be started"),
+			 errhint("Raise max_worker_processes: the launcher, one scheduler per database and reporting.max_workers refresh workers need one each.")));
+	*in_session = true;
+	return refresh_here_in_slot(pv, not_refreshed);
 }
 
-/* Take the outcome of a finished worker from its slot. */
+/*
+ * Record a failure the worker could not record itself, unless the view was
+ * unregistered meanwhile (its history went with it).
+ */
 static void
-take_result(PlannedView *pv, List **not_refreshed)
+record_lost_run(ViewOutcome *o, const char *error, const char *sqlstate)
 {
-	ReportingWorkerSlot *slot = &reporting_workers->slots[pv->slotno];
-	ViewOutcome *o = &pv->outcome;
-	bool		refreshed;
+	ReportingRegistration reg;
 
-	LWLockAcquire(reporting_workers->lock, LW_SHARED);
-	refreshed = strcmp(slot->status, "refreshed") == 0;
+	if (reporting_load_registration(o->view, &reg))
+		reporting_record_run(o->view, "refresh_all", "failed", &o->result, false,
+							 error, sqlstate);
+}
+
+/*
+ * The outcome of a finished worker, from its slot.  A worker that failed
+ * before it could append its row to reporting.runs (run_id 0) has its
+ * failure recorded here, so that no failure goes unrecorded.
+ */
+static void
+take_result(PlannedView *pv, const ReportingSlotOutcome *slot, List **not_refreshed)
+{
+	ViewOutcome *o = &pv->outcome;
+	bool		refreshed = strcmp(slot->status, "refreshed") == 0;
+
 	o->view = pv->view;
 	o->status = refreshed ? "refreshed" :
 		strcmp(slot->status, "skipped") == 0 ? "skipped" : "failed";
@@ -454,27 +570,30 @@ take_result(PlannedView *pv, List **not_refreshed)
 	o->result.started_at = slot->started_at ? slot->started_at : slot->claimed_at;
 	o->result.finished_at = slot->finished_at ? slot->finished_at : GetCurrentTimestamp();
 	o->error = slot->error[0] ? pstrdup(slot->error) : NULL;
-	LWLockRelease(reporting_workers->lock);
 	if (!refreshed)
 		*not_refreshed = lappend_oid(*not_refreshed, pv->view);
+	if (slot->run_id == 0 && !refreshed)
+		record_lost_run(o, o->error ? o->error : "the refresh worker stopped before it could refresh; see the server log",
+						slot->sqlstate[0] ? slot->sqlstate : NULL);
 	reporting_release_slot(pv->slotno);
 	pv->state = PLANNED_DONE;
 }
 
 /* A worker that never attached to its slot: record why, free the slot. */
 static void
-give_up_on_worker(PlannedView *pv, const char *why, List **not_refreshed)
+give_up_on_worker(PlannedView *pv, TimestampTz claimed_at, const char *why,
+				  List **not_refreshed)
 {
 	ViewOutcome *o = &pv->outcome;
 
 	TerminateBackgroundWorker(pv->handle);
 	reporting_release_slot(pv->slotno);
 	o->view = pv->view;
-	o->result.started_at = reporting_workers->slots[pv->slotno].claimed_at;
+	o->result.started_at = claimed_at;
 	o->result.finished_at = GetCurrentTimestamp();
 	o->status = "failed";
 	o->error = why;
-	reporting_record_run(pv->view, "refresh_all", "failed", &o->result, false, why, NULL);
+	record_lost_run(o, why, NULL);
 	*not_refreshed = lappend_oid(*not_refreshed, pv->view);
 	pv->state = PLANNED_DONE;
 }
@@ -483,30 +602,32 @@ give_up_on_worker(PlannedView *pv, const char *why, List **not_refreshed)
 static void
 check_worker(PlannedView *pv, List **not_refreshed)
 {
-	ReportingWorkerSlot *slot = &reporting_workers->slots[pv->slotno];
-	ReportingSlotState state;
-	TimestampTz claimed_at;
+	ReportingSlotOutcome outcome;
+	ReportingSlotState state = reporting_slot_poll(pv->slotno, &outcome);
 	pid_t		pid;
 
-	LWLockAcquire(reporting_workers->lock, LW_SHARED);
-	state = slot->state;
-	claimed_at = slot->claimed_at;
-	LWLockRelease(reporting_workers->lock);
 	if (state == SLOT_DONE)
-		take_result(pv, not_refreshed);
-	else if (state == SLOT_CLAIMED &&
-			 GetBackgroundWorkerPid(pv->handle, &pid) == BGWH_STOPPED)
-		give_up_on_worker(pv, "the refresh worker exited before it started; see the server log",
+		take_result(pv, &outcome, not_refreshed);
+	else if (state == SLOT_FREE)
+		give_up_on_worker(pv, outcome.claimed_at,
+						  "the refresh worker's slot was reclaimed; see the server log",
 						  not_refreshed);
 	else if (state == SLOT_CLAIMED &&
-			 TimestampDifferenceExceeds(claimed_at, GetCurrentTimestamp(), WORKER_START_TIMEOUT_MS))
-		give_up_on_worker(pv, "the refresh worker did not start within 10 seconds",
+			 GetBackgroundWorkerPid(pv->handle, &pid) == BGWH_STOPPED)
+		give_up_on_worker(pv, outcome.claimed_at,
+						  "the refresh worker exited before it started; see the server log",
+						  not_refreshed);
+	else if (state == SLOT_CLAIMED &&
+			 TimestampDifferenceExceeds(outcome.claimed_at, GetCurrentTimestamp(),
+										WORKER_START_TIMEOUT_MS))
+		give_up_on_worker(pv, outcome.claimed_at,
+						  "the refresh worker did not start within 10 seconds",
 						  not_refreshed);
 }
 
 /* Start what is ready; returns how many views are still running. */
 static int
-start_ready_views(List *plan, List **not_refreshed, bool *told, int *remaining)
+start_ready_views(List *plan, List **not_refreshed, bool *in_session, int *remaining)
 {
 	int			nrunning = 0;
 	ListCell   *lc;
@@ -525,7 +646,7 @@ start_ready_views(List *plan, List **not_refreshed, bool *told, int *remaining)
 			(*remaining)--;
 		else if (!wait)
 		{
-			StartResult started = start_worker_for(pv, nrunning, not_refreshed, told);
+			StartResult started = start_worker_for(pv, nrunning, not_refreshed, in_session);
 
 			if (started == NO_SLOT)
 				break;			/* keep the order: the next free slot is its */
@@ -540,10 +661,15 @@ start_ready_views(List *plan, List **not_refreshed, bool *told, int *remaining)
 	return nrunning;
 }
 
-/* Stop our workers (on a cancel or an error): their refreshes roll back. */
+/*
+ * Stop our workers (on a cancel, an error, FATAL or pg_terminate_backend():
+ * a PG_ENSURE_ERROR_CLEANUP callback): their refreshes roll back, and their
+ * slots are given back.
+ */
 static void
-stop_workers(List *plan)
+stop_workers(int code, Datum arg)
 {
+	List	   *plan = (List *) DatumGetPointer(arg);
 	ListCell   *lc;
 
 	foreach(lc, plan)
@@ -553,7 +679,7 @@ stop_workers(List *plan)
 		if (pv->state != PLANNED_RUNNING)
 			continue;
 		TerminateBackgroundWorker(pv->handle);
-		reporting_abandon_slot(pv->slotno);
+		reporting_release_slot(pv->slotno);
 	}
 }
 
@@ -563,13 +689,13 @@ run_workers(List *plan)
 {
 	List	   *not_refreshed = NIL;
 	int			remaining = list_length(plan);
-	bool		told = false;
+	bool		in_session = false;
 
 	while (remaining > 0)
 	{
 		ListCell   *lc;
 
-		if (start_ready_views(plan, &not_refreshed, &told, &remaining) == 0 &&
+		if (start_ready_views(plan, &not_refreshed, &in_session, &remaining) == 0 &&
 			remaining == 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -590,20 +716,20 @@ run_workers(List *plan)
 	}
 }
 
-/* Every view, in refresh workers; on a cancel or an error, stop them. */
+/*
+ * Every view, in refresh workers; however this ends (a cancel, an error,
+ * FATAL, pg_terminate_backend()), stop them and give their slots back.
+ */
 static void
 refresh_all_in_workers(List *plan)
 {
-	PG_TRY();
+	/* the slots' own exit callback first: ours must be the latest */
+	reporting_slots_become_requester();
+	PG_ENSURE_ERROR_CLEANUP(stop_workers, PointerGetDatum(plan));
 	{
 		run_workers(plan);
 	}
-	PG_CATCH();
-	{
-		stop_workers(plan);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(stop_workers, PointerGetDatum(plan));
 }
 
 /*
@@ -620,6 +746,7 @@ reporting_refresh_all(PG_FUNCTION_ARGS)
 	List	   *plan;
 	ListCell   *lc;
 
+	reporting_check_not_in_recovery();
 	InitMaterializedSRF(fcinfo, 0);
 	reporting_prune_history();
 	plan = load_plan();

@@ -3,12 +3,15 @@
  * refresh_worker.c
  *		The short-lived background worker that runs one refresh.
  *
- * A scheduler or refresh_all claims a slot (worker_state.c) and starts this
- * worker with the slot's number.  The worker connects to the slot's database
- * as the view's owner (or, when the owner may not log in, connects and then
- * becomes the owner for the whole session: PostgreSQL 15 lets a background
- * worker connect only as a role with LOGIN), so that the refresh never runs
- * as a superuser that did not ask for it.  It then:
+ * A scheduler or refresh_all claims a slot (worker_slots.c) and starts this
+ * worker with the slot's number and the claim's serial.  The worker always
+ * connects as the bootstrap superuser, whatever the owner's LOGIN and
+ * CONNECT attributes (a role without LOGIN, or without CONNECT on the
+ * database, could not connect, and its refreshes would fail before anything
+ * could be recorded), then makes the owner its session user; the view's
+ * query runs as the owner with the owner's settings, exactly as a manual
+ * refresh does (refresh.c: SetUserIdAndSecContext and settings.c).  It
+ * then:
  *
  *	1. appends a "running" row to reporting.runs and commits it;
  *	2. takes the view's refresh lock: a scheduled refresh does not wait for
@@ -45,9 +48,10 @@
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "reporting_view.h"
+#include "worker_slots.h"
 
 static volatile sig_atomic_t terminating = false;
-static int	my_slotno = -1;
 
 /* SIGTERM: cancel what runs now (a clean ERROR), remember to stop */
 static void
@@ -62,74 +66,23 @@ worker_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
-/*
- * On exit, whatever happened: hand the slot back (to the requester with the
- * result, or free when nobody waits) and wake the requester.
- */
-static void
-worker_exit(int code, Datum arg)
-{
-	ReportingWorkerSlot *slot = &reporting_workers->slots[my_slotno];
-	pid_t		requester;
-
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	if (slot->status[0] == '\0')
-	{
-		strlcpy(slot->status, "interrupted", sizeof(slot->status));
-		strlcpy(slot->error, "the refresh worker exited before it finished",
-				sizeof(slot->error));
-		slot->finished_at = GetCurrentTimestamp();
-	}
-	requester = slot->requester;
-	slot->state = requester != 0 ? SLOT_DONE : SLOT_FREE;
-	slot->worker_pid = 0;
-	LWLockRelease(reporting_workers->lock);
-	/* the postmaster also notifies the requester; this is quicker */
-	if (requester != 0)
-	{
-		PGPROC	   *proc = BackendPidGetProc(requester);
-
-		if (proc)
-			SetLatch(&proc->procLatch);
-	}
-}
-
-/* Take the slot over; false when it is not the one we were started for. */
-static bool
-attach_slot(int slotno, uint32 serial)
-{
-	ReportingWorkerSlot *slot = &reporting_workers->slots[slotno];
-	bool		ok;
-
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	ok = slot->state == SLOT_CLAIMED && slot->serial == serial;
-
-	if (ok)
-	{
-		slot->state = SLOT_RUNNING;
-		slot->worker_pid = MyProcPid;
-	}
-	LWLockRelease(reporting_workers->lock);
-	return ok;
-}
-
 /* Copy the outcome into the slot for the requester. */
 static void
 publish_result(const char *status, const ReportingRefreshResult *result,
 			   bool rows_known, const char *error, const char *sqlstate)
 {
-	ReportingWorkerSlot *slot = &reporting_workers->slots[my_slotno];
+	ReportingSlotOutcome outcome;
 
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	strlcpy(slot->status, status, sizeof(slot->status));
-	strlcpy(slot->mode, result->mode, sizeof(slot->mode));
-	slot->rows = result->rows;
-	slot->rows_known = rows_known;
-	slot->started_at = result->started_at;
-	slot->finished_at = result->finished_at;
-	strlcpy(slot->error, error ? error : "", sizeof(slot->error));
-	strlcpy(slot->sqlstate, sqlstate ? sqlstate : "", sizeof(slot->sqlstate));
-	LWLockRelease(reporting_workers->lock);
+	memset(&outcome, 0, sizeof(outcome));
+	strlcpy(outcome.status, status, sizeof(outcome.status));
+	strlcpy(outcome.mode, result->mode, sizeof(outcome.mode));
+	outcome.rows = result->rows;
+	outcome.rows_known = rows_known;
+	outcome.started_at = result->started_at;
+	outcome.finished_at = result->finished_at;
+	strlcpy(outcome.error, error ? error : "", sizeof(outcome.error));
+	strlcpy(outcome.sqlstate, sqlstate ? sqlstate : "", sizeof(outcome.sqlstate));
+	reporting_slot_publish(&outcome);
 }
 
 static void
@@ -152,18 +105,23 @@ end_transaction(void)
 
 /* Step 1, in its own committed transaction: the "running" row. */
 static int64
-start_run(ReportingWorkerSlot *slot, const char *origin)
+start_run(const ReportingSlotTask *task)
 {
 	int64		run_id;
 
 	begin_transaction("reporting: starting a refresh");
-	if (!slot->owner_can_login)
-		SetSessionAuthorization(slot->owner, superuser_arg(slot->owner));
-	run_id = reporting_start_run(slot->view, origin, slot->started_by, GetCurrentTimestamp());
+	/* the session is the owner's, whatever its LOGIN and CONNECT */
+	SetSessionAuthorization(task->owner, superuser_arg(task->owner));
+	run_id = reporting_start_run(task->view, task->origin, task->started_by,
+								 GetCurrentTimestamp());
+	if (run_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("materialized view \"%s\" is no longer registered",
+						reporting_display_name(task->view)),
+				 errdetail("It was unregistered or dropped after its refresh was asked for.")));
 	end_transaction();
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	slot->run_id = run_id;
-	LWLockRelease(reporting_workers->lock);
+	reporting_slot_set_run(run_id);
 	return run_id;
 }
 
@@ -172,13 +130,18 @@ start_run(ReportingWorkerSlot *slot, const char *origin)
  * scheduled refresh found another refresh of the view running.
  */
 static void
-refresh(int64 run_id, Oid relid, const char *origin, ReportingRefreshResult *result,
+refresh(int64 run_id, const ReportingSlotTask *task, ReportingRefreshResult *result,
 		const char **status)
 {
+	Oid			relid = task->view;
+	const char *origin = task->origin;
+	ReportingView *view;
+
 	begin_transaction("reporting: refreshing");
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("reporting: refreshing %s", reporting_display_name(relid)));
 	memset(result, 0, sizeof(*result));
+	view = reporting_view_load(relid);
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("reporting: refreshing %s", view->display_name));
 	result->started_at = GetCurrentTimestamp();
 	if (strcmp(origin, "schedule") == 0 && !reporting_lock_refresh(relid, false))
 	{
@@ -189,8 +152,7 @@ refresh(int64 run_id, Oid relid, const char *origin, ReportingRefreshResult *res
 	}
 	else
 	{
-		reporting_refresh_view(relid, "auto", origin,
-							   reporting_workers->slots[my_slotno].requested_by, result);
+		reporting_refresh_loaded(view, "auto", origin, task->requested_by, result);
 		*status = "refreshed";
 		reporting_finish_run(run_id, "refreshed", result, true, NULL, NULL);
 	}
@@ -218,23 +180,17 @@ record_failure(int64 run_id, ReportingRefreshResult *result, ErrorData *edata)
 	}
 }
 
-/* Connect as the view's owner when it may log in, else as the bootstrap superuser. */
-static void
-connect_for(ReportingWorkerSlot *slot)
-{
-	BackgroundWorkerInitializeConnectionByOid(slot->dboid,
-											  slot->owner_can_login ? slot->owner : InvalidOid,
-											  0);
-}
-
+/*
+ * Entry point of a refresh worker (PGDLLEXPORT, named in bgw_function_name
+ * by worker_slots.c).  main_arg is the slot's number, bgw_extra the claim's
+ * serial: a worker whose claim was given up on exits at once.
+ */
 void
 reporting_refresh_worker_main(Datum main_arg)
 {
 	int			slotno = DatumGetInt32(main_arg);
 	uint32		serial;
-	ReportingWorkerSlot *slot;
-	char		origin[16];
-	Oid			relid;
+	ReportingSlotTask task;
 	volatile int64 run_id = 0;
 	ReportingRefreshResult result;
 	MemoryContext worker_context;
@@ -243,18 +199,14 @@ reporting_refresh_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	memcpy(&serial, MyBgworkerEntry->bgw_extra, sizeof(uint32));
-	if (reporting_workers == NULL || !attach_slot(slotno, serial))
+	if (!reporting_slot_attach(slotno, serial, &task))
 	{
 		elog(DEBUG1, "reporting refresh worker: slot %d was given up on before the worker started", slotno);
 		proc_exit(0);
 	}
-	my_slotno = slotno;
-	before_shmem_exit(worker_exit, (Datum) 0);
-	slot = &reporting_workers->slots[slotno];
-	strlcpy(origin, slot->origin, sizeof(origin));
-	relid = slot->view;
 
-	connect_for(slot);
+	/* as the bootstrap superuser: the owner is reached in refresh.c */
+	BackgroundWorkerInitializeConnectionByOid(task.dboid, InvalidOid, 0);
 	memset(&result, 0, sizeof(result));
 	result.started_at = GetCurrentTimestamp();
 	worker_context = AllocSetContextCreate(TopMemoryContext, "reporting refresh worker",
@@ -263,8 +215,8 @@ reporting_refresh_worker_main(Datum main_arg)
 	{
 		const char *status;
 
-		run_id = start_run(slot, origin);
-		refresh(run_id, relid, origin, &result, &status);
+		run_id = start_run(&task);
+		refresh(run_id, &task, &result, &status);
 		publish_result(status, &result, strcmp(status, "refreshed") == 0,
 					   strcmp(status, "skipped") == 0 ?
 					   "another refresh of this view was running" : NULL, NULL);

@@ -23,6 +23,7 @@
 #include "catalog/pg_class.h"
 
 #include "reporting.h"
+#include "unique_key.h"
 
 PG_FUNCTION_INFO_V1(reporting_register);
 PG_FUNCTION_INFO_V1(reporting_unregister);
@@ -228,11 +229,7 @@ check_settings(FunctionCallInfo fcinfo, Oid relid)
 static void
 advise_on_unique_key(Oid relid, const char *mode)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	char	   *qualified = reporting_qualified_name(relid);
 	char	   *display = reporting_display_name(relid);
-	StringInfoData cond;
 
 	if (strcmp(mode, "plain") == 0)
 		return;
@@ -244,33 +241,7 @@ advise_on_unique_key(Oid relid, const char *mode)
 				 errhint("Create a unique index with no WHERE clause on one or more columns of the materialized view.")));
 		return;
 	}
-	if (!reporting_matview_is_populated(relid))
-		return;
-
-	/* key columns of every usable unique index, as "col IS NULL OR ..." */
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::text)"
-							  "   OPERATOR(pg_catalog.||) ' IS NULL', ' OR ')"
-							  " FROM pg_catalog.pg_index i"
-							  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
-							  "  AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
-							  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
-							  " AND i.indisunique AND i.indisvalid AND i.indimmediate"
-							  " AND i.indpred IS NULL AND i.indexprs IS NULL",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read unique keys of relation %u", relid);
-	initStringInfo(&cond);
-	appendStringInfoString(&cond, SPI_getvalue(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1));
-	if (SPI_execute(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1", qualified, cond.data),
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not check unique keys of %s", qualified);
-	if (SPI_processed > 0)
-		ereport(WARNING,
-				(errmsg("materialized view \"%s\" has rows with NULL in its unique key", display),
-				 errdetail("Every concurrent refresh deletes and re-inserts such rows, writing them to WAL again each time."),
-				 errhint("Make the key columns non-null in the view's query, for example with coalesce(), or filter those rows out.")));
-	SPI_finish();
+	reporting_warn_null_keys(relid, reporting_owner_of(relid));
 }
 
 /*
@@ -463,6 +434,8 @@ reporting_unregister(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	reporting_check_manageable(relid);
 	reporting_require_registration(relid, &reg);
+	/* a refresh in progress first: it locks the view, then our tables */
+	reporting_wait_for_refresh(relid, reg.lock_timeout_ms);
 
 	values[0] = ObjectIdGetDatum(relid);
 	SPI_connect();

@@ -8,8 +8,8 @@
  * register.c (register/unregister), refresh.c (refreshing one view),
  * refresh_all.c (every registered view, in dependency order),
  * schedule.c (validating schedules), runs.c (the history of refreshes),
- * worker_state.c (shared state of the launcher, schedulers and refresh
- * workers), running.c (who is refreshing what, now), launcher.c,
+ * worker_state.c (shared state of the launcher and schedulers),
+ * worker_slots.c (the refresh-worker slots, worker_slots.h), running.c (who is refreshing what, now), launcher.c,
  * scheduler.c, refresh_worker.c (the background workers), lifecycle.c
  * (getting out of the way of DROP DATABASE, DROP EXTENSION and friends),
  * security.c (who a refresh may run as, and delegated refresh).
@@ -121,8 +121,6 @@ typedef struct ReportingTracking
 
 extern void reporting_capture_generations(Oid relid, ReportingTracking *tracking,
 										  MemoryContext resultcxt);
-extern bool reporting_tracking_installed(void);
-extern bool reporting_runs_record_database(void);
 
 /* refresh.c */
 typedef struct ReportingRefreshResult
@@ -138,8 +136,13 @@ extern void reporting_refresh_view(Oid relid, const char *requested_mode,
 								   const char *origin, Oid requester,
 								   ReportingRefreshResult *result);
 extern const char *reporting_choose_mode(Oid relid, const char *mode, bool raise);
+struct ReportingView;
+extern void reporting_refresh_loaded(struct ReportingView *view, const char *requested_mode,
+									 const char *origin, Oid requester,
+									 ReportingRefreshResult *result);
 extern bool reporting_has_usable_unique_index(Oid relid);
 extern bool reporting_last_refresh_timed_out(void);
+extern void reporting_check_not_in_recovery(void);
 
 /* runs.c: the history of refreshes (reporting.runs) */
 extern void reporting_record_run(Oid relid, const char *origin, const char *status,
@@ -151,10 +154,13 @@ extern void reporting_finish_run(int64 run_id, const char *status,
 								 const ReportingRefreshResult *result, bool rows_known,
 								 const char *error, const char *sqlstate);
 extern void reporting_prune_history(void);
+extern bool reporting_tracking_installed(void);
+extern bool reporting_runs_record_database(void);
 extern int	reporting_mark_interrupted(TimestampTz before, int nlive, const Oid *live_views);
 
 /* refresh.c: one refresh of a view at a time, whoever starts it */
 extern bool reporting_lock_refresh(Oid relid, bool wait);
+extern void reporting_wait_for_refresh(Oid relid, int64 lock_timeout_ms);
 
 /* running.c: the refresh each backend is running now */
 extern void reporting_running_begin(Oid relid, const char *origin, const char *mode,
@@ -164,45 +170,8 @@ extern bool reporting_running_elsewhere(Oid dboid, Oid relid, char *origin, pid_
 extern Size reporting_running_shmem_size(void);
 extern void reporting_running_shmem_init(void);
 
-/* worker_state.c: shared state of the launcher, schedulers and refresh workers */
+/* worker_state.c: shared state of the launcher and the schedulers */
 #define REPORTING_MAX_DATABASES 1024
-#define REPORTING_ERROR_LEN 512
-
-typedef enum ReportingSlotState
-{
-	SLOT_FREE = 0,
-	SLOT_CLAIMED,				/* reserved; the worker has not attached yet */
-	SLOT_RUNNING,				/* the worker is refreshing */
-	SLOT_DONE					/* finished; the result waits for its requester */
-} ReportingSlotState;
-
-/* one refresh handed to a refresh worker, and its result */
-typedef struct ReportingWorkerSlot
-{
-	ReportingSlotState state;
-	uint32		serial;			/* changes at every claim */
-	Oid			dboid;
-	Oid			view;
-	Oid			owner;			/* the view's owner: the refresh runs as this role */
-	Oid			requested_by;	/* who asked (InvalidOid: the scheduler) */
-	bool		owner_can_login;	/* connect as the owner, else become it */
-	char		origin[16];		/* schedule or refresh_all */
-	char		started_by[NAMEDATALEN];	/* recorded in reporting.runs */
-	pid_t		requester;		/* who waits for the result; 0 when nobody */
-	pid_t		worker_pid;
-	TimestampTz claimed_at;
-	int64		run_id;			/* its row in reporting.runs, once appended */
-	/* the result, valid in SLOT_DONE */
-	char		status[16];		/* refreshed, skipped, failed or interrupted */
-	char		mode[16];
-	int64		rows;
-	bool		rows_known;
-	TimestampTz started_at;
-	TimestampTz finished_at;
-	char		sqlstate[6];
-	char		error[REPORTING_ERROR_LEN];
-} ReportingWorkerSlot;
-
 /* what the launcher knows of one database */
 typedef struct ReportingDatabase
 {
@@ -222,31 +191,26 @@ typedef struct ReportingWorkerShared
 	Latch	   *launcher_latch;
 	bool		rescan;			/* read pg_database now: a database may be new */
 	ReportingDatabase dbs[REPORTING_MAX_DATABASES];
-	int			nslots;
-	ReportingWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } ReportingWorkerShared;
 
 extern ReportingWorkerShared *reporting_workers;
 
-extern void reporting_workers_init(void);
 extern void reporting_workers_shmem_request(void);
 extern void reporting_workers_shmem_startup(void);
 extern void reporting_workers_xact_event(XactEvent event);
-extern bool reporting_workers_available(void);
-extern int	reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
-								 const char **why_not);
-extern void reporting_release_slot(int slotno);
-extern void reporting_abandon_slot(int slotno);
-extern bool reporting_view_has_worker(Oid dboid, Oid relid);
 extern ReportingDatabase *reporting_find_database(Oid dboid, bool create);
 extern bool reporting_database_has_room(Oid dboid);
 extern void reporting_wake_scheduler_at_commit(void);
 extern void reporting_wake_launcher_at_commit(void);
 extern void reporting_wake_launcher(void);
-extern void reporting_signal_database_workers(Oid dboid, bool scheduler_too);
+extern pid_t reporting_scheduler_pid(Oid dboid);
+extern void reporting_databases_sync(Oid *listed, int nlisted, Oid *keep, int nkeep,
+									 ReportingDatabase *copy, bool *is_listed);
+extern void reporting_database_launched(int index, Oid dboid, bool started,
+										TimestampTz retry_at);
+extern int	reporting_schedulers_running(Oid dboid);
 extern void reporting_describe_worker(BackgroundWorker *worker, const char *function,
 									  const char *type, int restart_time, Datum arg);
-extern BackgroundWorkerHandle *reporting_start_refresh_worker(int slotno);
 
 /* launcher.c, scheduler.c, refresh_worker.c: background worker entry points */
 extern PGDLLEXPORT void reporting_launcher_main(Datum main_arg);

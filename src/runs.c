@@ -16,12 +16,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "reporting.h"
 
@@ -90,8 +92,19 @@ outcome_args(const char *status, const ReportingRefreshResult *result,
 }
 
 /*
- * Append one finished run to reporting.runs.  started_by is the role that
- * asked for the run.
+ * The condition of every insert into reporting.runs: the view is still
+ * registered, and stays so until we commit (FOR KEY SHARE, the lock the
+ * foreign key would take).  A run of a view unregistered meanwhile (by
+ * unregister() or DROP) is not recorded, instead of failing on the foreign
+ * key: its history went with its registration.
+ */
+#define REGISTERED_12 \
+	" WHERE EXISTS (SELECT FROM reporting.registrations g" \
+	"                WHERE g.view OPERATOR(pg_catalog.=) $12 FOR KEY SHARE)"
+
+/*
+ * Append one finished run to reporting.runs, unless the view is no longer
+ * registered.  started_by is the role that asked for the run.
  */
 void
 reporting_record_run(Oid relid, const char *origin, const char *status,
@@ -117,7 +130,8 @@ reporting_record_run(Oid relid, const char *origin, const char *status,
 						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
 						   "  tracking_epoch, tracked_sources, source_generations,"
 						   "  tracking_database, view, origin, started_by)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+						   " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14"
+						   REGISTERED_12,
 						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
 						   "record a run");
 	else if (reporting_tracking_installed())
@@ -125,22 +139,25 @@ reporting_record_run(Oid relid, const char *origin, const char *status,
 						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
 						   "  tracking_epoch, tracked_sources, source_generations,"
 						   "  view, origin, started_by)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14)",
+						   " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14"
+						   REGISTERED_12,
 						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
 						   "record a run");
 	else
 		execute_on_catalog("INSERT INTO reporting.runs"
 						   " (status, mode, started_at, finished_at, rows, error, sqlstate,"
 						   "  view, origin, started_by)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $13, $14)",
+						   " SELECT $1, $2, $3, $4, $5, $6, $7, $12, $13, $14"
+						   REGISTERED_12,
 						   OUTCOME_ARGS + 3, argtypes, values, nulls, SPI_OK_INSERT,
 						   "record a run");
 }
 
 /*
- * Append a "running" row for a refresh that starts now, and return its id.
- * The caller commits it before refreshing, so that it survives whatever
- * happens to the refresh.
+ * Append a "running" row for a refresh that starts now, and return its id;
+ * 0 when the view is no longer registered (nothing is appended).  The
+ * caller commits it before refreshing, so that it survives whatever happens
+ * to the refresh.
  */
 int64
 reporting_start_run(Oid relid, const char *origin, const char *started_by,
@@ -163,11 +180,15 @@ reporting_start_run(Oid relid, const char *origin, const char *started_by,
 	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
 	if (SPI_execute_with_args("INSERT INTO reporting.runs"
 							  " (view, origin, status, started_at, started_by)"
-							  " VALUES ($1, $2, 'running', $3, $4) RETURNING id",
+							  " SELECT $1, $2, 'running', $3, $4"
+							  " WHERE EXISTS (SELECT FROM reporting.registrations g"
+							  "                WHERE g.view OPERATOR(pg_catalog.=) $1 FOR KEY SHARE)"
+							  " RETURNING id",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
+		SPI_processed > 1)
 		elog(ERROR, "could not record the start of a run");
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = SPI_processed == 0 ? 0 :
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 	return id;
@@ -301,4 +322,33 @@ reporting_mark_interrupted(TimestampTz before, int nlive, const Oid *live_views)
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	SPI_finish();
 	return marked;
+}
+
+/*
+ * True once the extension's SQL objects are at 0.2.0 or later, where runs
+ * record their sources' generations.  A newer library must keep working with
+ * the older SQL objects until ALTER EXTENSION reporting UPDATE has run.
+ */
+bool
+reporting_tracking_installed(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_epoch");
+}
+
+/*
+ * True once the extension's SQL objects are at 0.4.0 or later, where runs
+ * record the database their sources' generations belong to.
+ */
+bool
+reporting_runs_record_database(void)
+{
+	Oid			nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, false);
+	Oid			runs = get_relname_relid("runs", nsp);
+
+	return OidIsValid(runs) &&
+		SearchSysCacheExistsAttName(runs, "tracking_database");
 }

@@ -59,6 +59,7 @@
 #include "utils/wait_event.h"
 
 #include "reporting.h"
+#include "worker_slots.h"
 
 /* how often runs left "running" are looked for and the history is pruned */
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
@@ -109,7 +110,7 @@ scheduler_exit(int code, Datum arg)
 	ListCell   *lc;
 
 	foreach(lc, dispatched)
-		reporting_abandon_slot(((Dispatched *) lfirst(lc))->slotno);
+		reporting_release_slot(((Dispatched *) lfirst(lc))->slotno);
 	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
 	db = reporting_find_database(MyDatabaseId, false);
 	if (db != NULL && db->scheduler_pid == MyProcPid)
@@ -209,12 +210,12 @@ restore_in_progress(void)
  * being retried at once.
  */
 static void
-record_lost_worker(ReportingWorkerSlot *slot, Oid view)
+record_lost_worker(TimestampTz claimed_at, Oid view)
 {
 	ReportingRefreshResult result;
 
 	memset(&result, 0, sizeof(result));
-	result.started_at = slot->claimed_at;
+	result.started_at = claimed_at;
 	result.finished_at = GetCurrentTimestamp();
 	reporting_record_run(view, "schedule", "failed", &result, false,
 						 "the refresh worker stopped before it could refresh; see the server log",
@@ -230,25 +231,19 @@ collect_workers(void)
 	foreach(lc, dispatched)
 	{
 		Dispatched *d = (Dispatched *) lfirst(lc);
-		ReportingWorkerSlot *slot = &reporting_workers->slots[d->slotno];
+		ReportingSlotOutcome outcome;
+		ReportingSlotState state = reporting_slot_poll(d->slotno, &outcome);
 		pid_t		pid;
-		bool		done;
-		bool		lost;
+		bool		lost = state == SLOT_DONE && outcome.run_id == 0;
 
-		LWLockAcquire(reporting_workers->lock, LW_SHARED);
-		done = slot->state == SLOT_DONE;
-		lost = done && slot->run_id == 0;
-		LWLockRelease(reporting_workers->lock);
-		if (!done)
+		if (state == SLOT_RUNNING)
+			continue;
+		if (state == SLOT_CLAIMED)
 		{
-			bool		claimed = slot->state == SLOT_CLAIMED;
-
 			/* gone without attaching, or never started: the slot is still ours */
-			if (!claimed)
-				continue;
 			if (GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
 			{
-				if (!TimestampDifferenceExceeds(slot->claimed_at, GetCurrentTimestamp(),
+				if (!TimestampDifferenceExceeds(outcome.claimed_at, GetCurrentTimestamp(),
 												WORKER_START_TIMEOUT_MS))
 					continue;
 				TerminateBackgroundWorker(d->handle);
@@ -256,7 +251,7 @@ collect_workers(void)
 			lost = true;
 		}
 		if (lost)
-			record_lost_worker(slot, d->view);
+			record_lost_worker(outcome.claimed_at, d->view);
 		reporting_release_slot(d->slotno);
 		pfree(d->handle);
 		pfree(d);
@@ -268,19 +263,10 @@ collect_workers(void)
 static void
 maintenance(TimestampTz cycle_start)
 {
-	Oid		   *live = palloc(sizeof(Oid) * (reporting_workers->nslots + 1));
-	int			nlive = 0;
+	int			max = reporting_slot_count();
+	Oid		   *live = palloc(sizeof(Oid) * (max + 1));
+	int			nlive = reporting_slot_live_views(MyDatabaseId, live, max);
 
-	LWLockAcquire(reporting_workers->lock, LW_SHARED);
-	for (int i = 0; i < reporting_workers->nslots; i++)
-	{
-		ReportingWorkerSlot *slot = &reporting_workers->slots[i];
-
-		if ((slot->state == SLOT_CLAIMED || slot->state == SLOT_RUNNING) &&
-			slot->dboid == MyDatabaseId)
-			live[nlive++] = slot->view;
-	}
-	LWLockRelease(reporting_workers->lock);
 	(void) reporting_mark_interrupted(cycle_start, nlive, live);
 	reporting_prune_history();
 	last_maintenance = cycle_start;
@@ -393,8 +379,7 @@ static bool
 dispatch(ScheduledView *sv)
 {
 	const char *why_not;
-	int			slotno = reporting_claim_slot(sv->view, sv->owner, sv->can_login,
-											  "schedule", &why_not);
+	int			slotno = reporting_claim_slot(sv->view, sv->owner, "schedule", &why_not);
 	BackgroundWorkerHandle *handle;
 	Dispatched *d;
 
@@ -407,13 +392,7 @@ dispatch(ScheduledView *sv)
 	handle = reporting_start_refresh_worker(slotno);
 	MemoryContextSwitchTo(old);
 	if (handle == NULL)
-	{
-		ereport(LOG,
-				(errmsg("reporting: could not start a refresh worker for \"%s\"",
-						reporting_display_name(sv->view)),
-				 errhint("Raise max_worker_processes (the launcher, one scheduler per database and reporting.max_workers refresh workers need one each).")));
-		return false;
-	}
+		return false;			/* said in the log by worker_slots.c */
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	d = palloc(sizeof(Dispatched));
 	d->slotno = slotno;
@@ -580,6 +559,10 @@ reporting_scheduler_main(Datum main_arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	/* asked to stop (DROP DATABASE, pg_terminate_backend, shutdown): the launcher decides */
-	proc_exit(1);
+	/*
+	 * Asked to stop (DROP DATABASE, CREATE DATABASE from this one,
+	 * pg_terminate_backend, shutdown): a normal exit, not logged as a crash;
+	 * the launcher decides what comes next.
+	 */
+	proc_exit(0);
 }

@@ -1,19 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * worker_state.c
- *		Shared state of the launcher, the per-database schedulers and the
- *		refresh workers: who runs where, the refresh slots, and the wake-ups
- *		sent when registrations or the extension change.
- *
- * Refresh slots
- * -------------
- * A refresh handed to a worker lives in a slot: the requester (a scheduler,
- * or a backend running refresh_all) claims it, starts a dynamic worker with
- * the slot's number, and waits; the worker attaches (SLOT_RUNNING), does the
- * refresh, writes the result and marks the slot SLOT_DONE on its way out; the
- * requester reads the result and frees the slot.  A requester that goes away
- * abandons its slots (requester = 0): the worker then frees the slot itself.
- * At most reporting.max_workers slots are in use at once, server-wide.
+ *		Shared state of the launcher and the per-database schedulers: who
+ *		runs where, and the wake-ups sent when registrations or the
+ *		extension change.  The refresh-worker slots are worker_slots.c's.
  *
  * Databases
  * ---------
@@ -49,18 +39,10 @@ ReportingWorkerShared *reporting_workers = NULL;
 static bool wake_scheduler_at_commit = false;
 static bool wake_launcher_at_commit = false;
 
-/* slots: one per possible background worker, bounded by max_workers at claim */
-static int
-slot_count(void)
-{
-	return Max(max_worker_processes, 1);
-}
-
 static Size
 workers_shmem_size(void)
 {
-	return add_size(offsetof(ReportingWorkerShared, slots),
-					mul_size(slot_count(), sizeof(ReportingWorkerSlot)));
+	return sizeof(ReportingWorkerShared);
 }
 
 /* Request the workers' shared memory and LWLock (preload only; from init.c). */
@@ -86,130 +68,8 @@ reporting_workers_shmem_startup(void)
 	{
 		memset(reporting_workers, 0, workers_shmem_size());
 		reporting_workers->lock = &(GetNamedLWLockTranche("reporting workers"))->lock;
-		reporting_workers->nslots = slot_count();
 	}
 	reporting_running_shmem_init();
-}
-
-/* True when refreshes can be handed to workers at all. */
-bool
-reporting_workers_available(void)
-{
-	return reporting_workers != NULL;
-}
-
-/*
- * Claim a slot for a refresh of relid in the current database.  Returns the
- * slot's number, or -1 with *why_not set: reporting.max_workers refreshes
- * are running already, or this view is being refreshed by a worker.
- */
-int
-reporting_claim_slot(Oid relid, Oid owner, bool can_login, const char *origin,
-					 const char **why_not)
-{
-	ReportingWorkerShared *ws = reporting_workers;
-	int			free_slot = -1;
-	int			busy = 0;
-	/* a scheduled run is started by nobody in particular: say whose it is */
-	const char *started_by = GetUserNameFromId(strcmp(origin, "schedule") == 0 ?
-											   owner : GetUserId(), false);
-
-	LWLockAcquire(ws->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < ws->nslots; i++)
-	{
-		ReportingWorkerSlot *slot = &ws->slots[i];
-
-		if (slot->state == SLOT_FREE)
-		{
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (slot->state != SLOT_DONE)
-			busy++;
-		if (slot->state != SLOT_DONE && slot->dboid == MyDatabaseId && slot->view == relid)
-		{
-			LWLockRelease(ws->lock);
-			*why_not = "a refresh worker is refreshing this view already";
-			return -1;
-		}
-	}
-	if (free_slot < 0 || busy >= reporting_max_workers)
-	{
-		LWLockRelease(ws->lock);
-		*why_not = "reporting.max_workers refreshes are running already";
-		return -1;
-	}
-	{
-		ReportingWorkerSlot *slot = &ws->slots[free_slot];
-		uint32		serial = slot->serial + 1;
-
-		memset(slot, 0, sizeof(*slot));
-		slot->serial = serial;
-		slot->state = SLOT_CLAIMED;
-		slot->dboid = MyDatabaseId;
-		slot->view = relid;
-		slot->owner = owner;
-		/* the scheduler asks on nobody's behalf (security.c) */
-		slot->requested_by = strcmp(origin, "schedule") == 0 ? InvalidOid : GetUserId();
-		slot->owner_can_login = can_login;
-		strlcpy(slot->origin, origin, sizeof(slot->origin));
-		strlcpy(slot->started_by, started_by, sizeof(slot->started_by));
-		slot->requester = MyProcPid;
-		slot->claimed_at = GetCurrentTimestamp();
-	}
-	LWLockRelease(ws->lock);
-	return free_slot;
-}
-
-/* The requester has read the result (or the worker never started). */
-void
-reporting_release_slot(int slotno)
-{
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	reporting_workers->slots[slotno].state = SLOT_FREE;
-	reporting_workers->slots[slotno].requester = 0;
-	LWLockRelease(reporting_workers->lock);
-}
-
-/*
- * The requester will not wait for the result: a finished slot, or one whose
- * worker has not attached yet (it will find the slot gone and exit), is
- * freed now; a running one by its worker when it is done.
- */
-void
-reporting_abandon_slot(int slotno)
-{
-	ReportingWorkerSlot *slot = &reporting_workers->slots[slotno];
-
-	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
-	if (slot->requester == MyProcPid)
-	{
-		if (slot->state == SLOT_DONE || slot->state == SLOT_CLAIMED)
-			slot->state = SLOT_FREE;
-		slot->requester = 0;
-	}
-	LWLockRelease(reporting_workers->lock);
-}
-
-/* Is a refresh worker refreshing relid in dboid (claimed or running)? */
-bool
-reporting_view_has_worker(Oid dboid, Oid relid)
-{
-	bool		found = false;
-
-	if (reporting_workers == NULL)
-		return false;
-	LWLockAcquire(reporting_workers->lock, LW_SHARED);
-	for (int i = 0; i < reporting_workers->nslots && !found; i++)
-	{
-		ReportingWorkerSlot *slot = &reporting_workers->slots[i];
-
-		found = (slot->state == SLOT_CLAIMED || slot->state == SLOT_RUNNING) &&
-			slot->dboid == dboid && slot->view == relid;
-	}
-	LWLockRelease(reporting_workers->lock);
-	return found;
 }
 
 /*
@@ -233,31 +93,6 @@ reporting_describe_worker(BackgroundWorker *worker, const char *function,
 	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
 	worker->bgw_main_arg = arg;
 	worker->bgw_notify_pid = IsUnderPostmaster ? MyProcPid : 0;
-}
-
-/*
- * Start the dynamic background worker for a claimed slot; it tells this
- * process (bgw_notify_pid) when it starts and stops.  NULL when no worker
- * can be registered (max_worker_processes reached); the slot is then freed.
- */
-BackgroundWorkerHandle *
-reporting_start_refresh_worker(int slotno)
-{
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	ReportingWorkerSlot *slot = &reporting_workers->slots[slotno];
-
-	reporting_describe_worker(&worker, "reporting_refresh_worker_main",
-							  "reporting refresh worker", BGW_NEVER_RESTART,
-							  Int32GetDatum(slotno));
-	memcpy(worker.bgw_extra, &slot->serial, sizeof(uint32));
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-	{
-		reporting_release_slot(slotno);
-		return NULL;
-	}
-	return handle;
 }
 
 /*
@@ -304,6 +139,118 @@ reporting_database_has_room(Oid dboid)
 			reporting_workers->dbs[i].dboid == InvalidOid;
 	LWLockRelease(reporting_workers->lock);
 	return room;
+}
+
+/* qsort/bsearch order of database OIDs */
+static int
+oid_order(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+oid_listed(Oid dboid, const Oid *sorted, int n)
+{
+	return n > 0 && bsearch(&dboid, sorted, n, sizeof(Oid), oid_order) != NULL;
+}
+
+/*
+ * The launcher's pass over the database table, in one exclusive hold of the
+ * lock and with nothing that can fail while it is held: forget the entries
+ * of databases that are not in listed and have neither a scheduler nor one
+ * being started (keep), give an entry to each listed database that has none
+ * (while the table has room), and copy the whole table into
+ * copy[REPORTING_MAX_DATABASES], with is_listed[i] saying whether copy[i]
+ * is a listed database.  listed and keep are sorted here.  Costs
+ * O(entries + databases) binary searches, not entries x databases.
+ */
+void
+reporting_databases_sync(Oid *listed, int nlisted, Oid *keep, int nkeep,
+						 ReportingDatabase *copy, bool *is_listed)
+{
+	ReportingDatabase *dbs = reporting_workers->dbs;
+	bool	   *has_entry = palloc0(sizeof(bool) * Max(nlisted, 1));
+	int			next_free = 0;
+
+	qsort(listed, nlisted, sizeof(Oid), oid_order);
+	qsort(keep, nkeep, sizeof(Oid), oid_order);
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+	{
+		Oid		   *found;
+
+		if (dbs[i].dboid == InvalidOid)
+			continue;
+		found = nlisted > 0 ? bsearch(&dbs[i].dboid, listed, nlisted, sizeof(Oid), oid_order) : NULL;
+		if (found != NULL)
+			has_entry[found - listed] = true;
+		else if (dbs[i].scheduler_pid == 0 && !oid_listed(dbs[i].dboid, keep, nkeep))
+			memset(&dbs[i], 0, sizeof(dbs[i]));
+	}
+	for (int j = 0; j < nlisted; j++)
+	{
+		if (has_entry[j])
+			continue;
+		while (next_free < REPORTING_MAX_DATABASES && dbs[next_free].dboid != InvalidOid)
+			next_free++;
+		if (next_free == REPORTING_MAX_DATABASES)
+			break;
+		memset(&dbs[next_free], 0, sizeof(dbs[next_free]));
+		dbs[next_free].dboid = listed[j];
+	}
+	memcpy(copy, dbs, sizeof(ReportingDatabase) * REPORTING_MAX_DATABASES);
+	LWLockRelease(reporting_workers->lock);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+		is_listed[i] = copy[i].dboid != InvalidOid && oid_listed(copy[i].dboid, listed, nlisted);
+	pfree(has_entry);
+}
+
+/*
+ * The launcher acted on the database in entry index (if that entry still
+ * holds dboid): a scheduler was started (clear its flags), or the next
+ * attempt waits until retry_at (when not 0).  Nothing here can fail.
+ */
+void
+reporting_database_launched(int index, Oid dboid, bool started, TimestampTz retry_at)
+{
+	ReportingDatabase *db = &reporting_workers->dbs[index];
+
+	LWLockAcquire(reporting_workers->lock, LW_EXCLUSIVE);
+	if (db->dboid == dboid)
+	{
+		if (started)
+		{
+			db->no_extension = false;
+			db->recheck = false;
+		}
+		if (retry_at != 0)
+			db->retry_at = retry_at;
+	}
+	LWLockRelease(reporting_workers->lock);
+}
+
+/*
+ * How many databases have a scheduler running, other than dboid.  For the
+ * warning of CREATE EXTENSION when background workers may run short.
+ */
+int
+reporting_schedulers_running(Oid dboid)
+{
+	int			n = 0;
+
+	if (reporting_workers == NULL)
+		return 0;
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	for (int i = 0; i < REPORTING_MAX_DATABASES; i++)
+		if (reporting_workers->dbs[i].dboid != InvalidOid &&
+			reporting_workers->dbs[i].dboid != dboid &&
+			reporting_workers->dbs[i].scheduler_pid != 0)
+			n++;
+	LWLockRelease(reporting_workers->lock);
+	return n;
 }
 
 /* Wake the current database's scheduler when this transaction commits. */
@@ -389,41 +336,19 @@ reporting_workers_xact_event(XactEvent event)
 	wake_launcher_at_commit = false;
 }
 
-/*
- * Signal the refresh workers of a database (SIGTERM: they roll their
- * refresh back, record it as interrupted and exit) and, with
- * scheduler_too, its scheduler.
- */
-void
-reporting_signal_database_workers(Oid dboid, bool scheduler_too)
+/* The pid of the scheduler running in dboid, or 0. */
+pid_t
+reporting_scheduler_pid(Oid dboid)
 {
-	pid_t		pids[REPORTING_MAX_DATABASES + 64];
-	int			npids = 0;
-	ReportingWorkerShared *ws = reporting_workers;
+	ReportingDatabase *db;
+	pid_t		pid = 0;
 
-	if (ws == NULL)
-		return;
-	LWLockAcquire(ws->lock, LW_SHARED);
-	for (int i = 0; i < ws->nslots && npids < lengthof(pids); i++)
-		if (ws->slots[i].state == SLOT_RUNNING && ws->slots[i].dboid == dboid &&
-			ws->slots[i].worker_pid != 0)
-			pids[npids++] = ws->slots[i].worker_pid;
-	if (scheduler_too)
-	{
-		ReportingDatabase *db = reporting_find_database(dboid, false);
-
-		if (db != NULL && db->scheduler_pid != 0 && npids < lengthof(pids))
-			pids[npids++] = db->scheduler_pid;
-	}
-	LWLockRelease(ws->lock);
-	for (int i = 0; i < npids; i++)
-		kill(pids[i], SIGTERM);
-}
-
-/* Register the launcher (from _PG_init, while preloading). */
-void
-reporting_workers_init(void)
-{
-	if (process_shared_preload_libraries_in_progress)
-		reporting_register_launcher();
+	if (reporting_workers == NULL)
+		return 0;
+	LWLockAcquire(reporting_workers->lock, LW_SHARED);
+	db = reporting_find_database(dboid, false);
+	if (db != NULL)
+		pid = db->scheduler_pid;
+	LWLockRelease(reporting_workers->lock);
+	return pid;
 }
