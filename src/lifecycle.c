@@ -273,7 +273,7 @@ reporting_pause_scheduling(PG_FUNCTION_ARGS)
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), usecs / 1000) : 0;
 	LWLockRelease(reporting_workers->lock);
 	if (usecs > 0)
-		reporting_signal_database_workers(MyDatabaseId, true);
+		signal_database_workers(MyDatabaseId, true);
 	else
 		reporting_wake_launcher();
 	PG_RETURN_VOID();
