@@ -24,7 +24,35 @@
 -- The scheduler: decisions, faults and scale (issue 12, part 2)
 -------------------------------------------------------------------------------
 
--- (scheduler section)
+-- The scheduler keeps the registrations in memory (src/sched_cache.c) and
+-- reads them again only when told they changed: by a relcache invalidation
+-- of the table that this statement trigger sends at commit.
+CREATE FUNCTION reporting._registrations_changed()
+RETURNS trigger
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_registrations_changed';
+
+COMMENT ON FUNCTION reporting._registrations_changed() IS
+    'Internal: tells the schedulers of the database, at commit, that reporting.registrations changed.';
+
+REVOKE ALL ON FUNCTION reporting._registrations_changed() FROM PUBLIC;
+
+CREATE TRIGGER registrations_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON reporting.registrations
+    FOR EACH STATEMENT EXECUTE FUNCTION reporting._registrations_changed();
+
+-- Why the scheduler cannot schedule a registration (a time zone missing
+-- from this server's tzdata, an interval out of range), or NULL; the
+-- scheduler logs the same words and goes on with the other views.
+CREATE FUNCTION reporting._schedule_problem(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_schedule_problem';
+
+COMMENT ON FUNCTION reporting._schedule_problem(pg_catalog.regclass) IS
+    'Internal: why the scheduler cannot schedule the view''s registration (for example a time zone this server does not know), or NULL.';
 
 -------------------------------------------------------------------------------
 -- Redefining reports in migrations (issue 13)
