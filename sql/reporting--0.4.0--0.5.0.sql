@@ -54,6 +54,20 @@ AS 'MODULE_PATHNAME', 'reporting_schedule_problem';
 COMMENT ON FUNCTION reporting._schedule_problem(pg_catalog.regclass) IS
     'Internal: why the scheduler cannot schedule the view''s registration (for example a time zone this server does not know), or NULL.';
 
+-- The next scheduled refresh, computed by the scheduler's own code
+-- (src/decide.c) instead of a plpgsql copy of its rules: the same answer
+-- in reporting.status as in the scheduler, never in the past after a
+-- recorded skip, computed in the zone the scheduler uses, and no row
+-- (instead of "timestamp out of range" for every reader) for a
+-- registration that cannot be scheduled.
+CREATE OR REPLACE FUNCTION reporting._next_refresh(view pg_catalog.regclass)
+RETURNS TABLE (next_refresh_at pg_catalog.timestamptz,
+               consecutive_failures pg_catalog.int4,
+               retry_at pg_catalog.timestamptz)
+LANGUAGE C STABLE STRICT ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_next_refresh';
+
 -------------------------------------------------------------------------------
 -- Redefining reports in migrations (issue 13)
 -------------------------------------------------------------------------------

@@ -35,6 +35,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -81,6 +82,40 @@ sched_cache_init(void)
 	CacheRegisterSyscacheCallback(AUTHOID, sched_syscache_callback, (Datum) 0);
 }
 
+/* the longest schedule interval registration accepts (arguments.c) */
+#define SCHED_MAX_YEARS 100
+
+/*
+ * Is the interval at least min_usecs long and at most SCHED_MAX_YEARS,
+ * computed without overflow (months count 30 days, as registration does)?
+ */
+static bool
+interval_in_bounds(const Interval *span, int64 min_usecs)
+{
+	int64		days = span->day + (int64) span->month * DAYS_PER_MONTH +
+		span->time / USECS_PER_DAY;
+
+	if (days > (int64) SCHED_MAX_YEARS * 366)
+		return false;
+	return reporting_interval_usecs(span) >= min_usecs;
+}
+
+/*
+ * The zone of schedules registered without one: TimeZone as a new session
+ * of this database gets it (its reset value: the role's or the database's
+ * setting, else the server's), never a value SET in the session, so that
+ * the scheduler, which SETs nothing, and a reader of reporting.status who
+ * SET another zone compute the same times (issue 12, fault 10).
+ */
+pg_tz *
+sched_default_timezone(void)
+{
+	const char *name = GetConfigOptionResetString("TimeZone");
+	pg_tz	   *tz = name != NULL ? pg_tzset(name) : NULL;
+
+	return tz != NULL ? tz : session_timezone;
+}
+
 /*
  * Fill in the schedule of v from its registration's columns (NULL when not
  * set), or the reason it cannot be scheduled in v->problem.  Raises
@@ -97,7 +132,7 @@ parse_registration(const char *every_text, const char *cron,
 	v->has_every = every_text != NULL;
 	v->has_cron = cron != NULL;
 	v->has_max_age = max_age_text != NULL;
-	v->tz = reporting_schedule_timezone(timezone);
+	v->tz = timezone != NULL ? reporting_schedule_timezone(timezone) : sched_default_timezone();
 	if (v->has_every)
 		v->every = *DatumGetIntervalP(DirectFunctionCall3(interval_in,
 														  CStringGetDatum(every_text),
@@ -111,15 +146,17 @@ parse_registration(const char *every_text, const char *cron,
 	if (v->has_cron)
 		reporting_parse_cron(cron, &v->cron);
 	/* what registration checks since 0.4.0; older rows and restores may not */
-	if (v->has_every && (v->every.month != 0 || reporting_interval_usecs(&v->every) < USECS_PER_SEC ||
+	if (v->has_every && (v->every.month != 0 || !interval_in_bounds(&v->every, USECS_PER_SEC) ||
 						 !sched_add_interval(GetCurrentTimestamp(), &v->every, v->tz, &probe)))
 		snprintf(v->problem, SCHED_PROBLEM_LEN,
-				 "its interval \"every\" (%s) is not between 1 second and 100 years", every_text);
+				 "\"every\" (%s) is not between 1 second and %d years", every_text,
+				 SCHED_MAX_YEARS);
 	else if (v->has_max_age &&
-			 (reporting_interval_usecs(&v->max_age) <= 0 ||
+			 (!interval_in_bounds(&v->max_age, 1) ||
 			  !sched_add_interval(GetCurrentTimestamp(), &v->max_age, v->tz, &probe)))
 		snprintf(v->problem, SCHED_PROBLEM_LEN,
-				 "its \"max_age\" (%s) is not between 1 microsecond and 100 years", max_age_text);
+				 "\"max_age\" (%s) is not between 1 microsecond and %d years", max_age_text,
+				 SCHED_MAX_YEARS);
 }
 
 /*
@@ -188,6 +225,7 @@ load_registrations(void)
 		bool		found;
 		Oid			view = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
 		Datum		d;
+		char		old_problem[SCHED_PROBLEM_LEN];
 
 		v = hash_search(sched_views, &view, HASH_ENTER, &found);
 		if (!found)
@@ -195,8 +233,16 @@ load_registrations(void)
 			memset(((char *) v) + sizeof(Oid), 0, sizeof(SchedView) - sizeof(Oid));
 		}
 		v->seen = true;
+		strlcpy(old_problem, v->problem, SCHED_PROBLEM_LEN);
 		sched_parse_registration(v, SPI_getvalue(tuple, desc, 2), SPI_getvalue(tuple, desc, 3),
 								 SPI_getvalue(tuple, desc, 4), SPI_getvalue(tuple, desc, 5));
+		/* said once per problem; reporting._schedule_problem() says it to status */
+		if (v->problem[0] != '\0' && strcmp(v->problem, old_problem) != 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("reporting: cannot schedule materialized view \"%s\": %s",
+							reporting_display_name(view), v->problem),
+					 errhint("Register it again with a schedule this server accepts; the other views are scheduled as usual.")));
 		v->registered_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
 		d = SPI_getbinval(tuple, desc, 7, &isnull);
 		v->refresh_requested_at = isnull ? 0 : DatumGetTimestampTz(d);
@@ -214,12 +260,27 @@ load_registrations(void)
 			sched_cache_forget(v->view);
 }
 
-/*
- * Read what the history says of the given views: one query, by the index
- * on (view, started_at) for each.  Runs still "running" count as started.
- */
+/* what the history says of each view in $1 (an oid[]), one row per view */
+#define SCHED_RUNS_QUERY \
+	"SELECT v.oid, s.last_start, s.last_ok, f.failures, f.last_failure" \
+	"  FROM pg_catalog.unnest($1) v(oid)" \
+	" CROSS JOIN LATERAL (" \
+	"   SELECT pg_catalog.max(u.started_at) AS last_start," \
+	"          pg_catalog.max(u.started_at) FILTER" \
+	"            (WHERE u.status OPERATOR(pg_catalog.=) 'refreshed') AS last_ok" \
+	"     FROM reporting.runs u" \
+	"    WHERE u.view OPERATOR(pg_catalog.=) v.oid::pg_catalog.regclass) s" \
+	" CROSS JOIN LATERAL (" \
+	"   SELECT pg_catalog.count(*)::pg_catalog.int4 AS failures," \
+	"          pg_catalog.max(COALESCE(u.finished_at, u.started_at)) AS last_failure" \
+	"     FROM reporting.runs u" \
+	"    WHERE u.view OPERATOR(pg_catalog.=) v.oid::pg_catalog.regclass" \
+	"      AND u.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted'])" \
+	"      AND (s.last_ok IS NULL OR u.started_at OPERATOR(pg_catalog.>) s.last_ok)) f"
+
+/* Run SCHED_RUNS_QUERY for the given views; the rows are in SPI_tuptable. */
 static void
-load_runs(int nviews, Oid *views)
+query_runs(int nviews, const Oid *views)
 {
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
@@ -229,44 +290,60 @@ load_runs(int nviews, Oid *views)
 		elems[i] = ObjectIdGetDatum(views[i]);
 	values[0] = PointerGetDatum(construct_array(elems, nviews, OIDOID, sizeof(Oid), true,
 												TYPALIGN_INT));
-	if (SPI_execute_with_args(
-							  "SELECT v.oid, s.last_start, s.last_ok, f.failures, f.last_failure"
-							  "  FROM pg_catalog.unnest($1) v(oid)"
-							  " CROSS JOIN LATERAL ("
-							  "   SELECT pg_catalog.max(u.started_at) AS last_start,"
-							  "          pg_catalog.max(u.started_at) FILTER"
-							  "            (WHERE u.status OPERATOR(pg_catalog.=) 'refreshed') AS last_ok"
-							  "     FROM reporting.runs u"
-							  "    WHERE u.view OPERATOR(pg_catalog.=) v.oid::pg_catalog.regclass) s"
-							  " CROSS JOIN LATERAL ("
-							  "   SELECT pg_catalog.count(*)::pg_catalog.int4 AS failures,"
-							  "          pg_catalog.max(COALESCE(u.finished_at, u.started_at)) AS last_failure"
-							  "     FROM reporting.runs u"
-							  "    WHERE u.view OPERATOR(pg_catalog.=) v.oid::pg_catalog.regclass"
-							  "      AND u.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted'])"
-							  "      AND (s.last_ok IS NULL OR u.started_at OPERATOR(pg_catalog.>) s.last_ok)) f",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(SCHED_RUNS_QUERY, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the history of refreshes");
+}
+
+/* Fill in v's history from row i of SCHED_RUNS_QUERY's result. */
+static void
+fill_runs(SchedView *v, uint64 i)
+{
+	HeapTuple	tuple = SPI_tuptable->vals[i];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(tuple, desc, 2, &isnull);
+	v->last_start = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	v->last_ok = isnull ? 0 : DatumGetTimestampTz(d);
+	v->failures = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	d = SPI_getbinval(tuple, desc, 5, &isnull);
+	v->last_failure = isnull ? 0 : DatumGetTimestampTz(d);
+	v->runs_loaded = true;
+}
+
+/*
+ * Read what the history says of the given cached views: one query, by the
+ * index on (view, started_at) for each.  Runs still "running" count as
+ * started.
+ */
+static void
+load_runs(int nviews, Oid *views)
+{
+	query_runs(nviews, views);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Oid			view = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
+		Oid			view = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
 		SchedView  *v = sched_cache_lookup(view);
-		Datum		d;
 
-		if (v == NULL)
-			continue;
-		d = SPI_getbinval(tuple, desc, 2, &isnull);
-		v->last_start = isnull ? 0 : DatumGetTimestampTz(d);
-		d = SPI_getbinval(tuple, desc, 3, &isnull);
-		v->last_ok = isnull ? 0 : DatumGetTimestampTz(d);
-		v->failures = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
-		d = SPI_getbinval(tuple, desc, 5, &isnull);
-		v->last_failure = isnull ? 0 : DatumGetTimestampTz(d);
-		v->runs_loaded = true;
+		if (v != NULL)
+			fill_runs(v, i);
 	}
+}
+
+/*
+ * Fill in the history of a view that is not in the cache (v->view set), for
+ * reporting._next_refresh() in any backend; SPI must be connected.
+ */
+void
+sched_read_runs(SchedView *v)
+{
+	query_runs(1, &v->view);
+	if (SPI_processed == 1)
+		fill_runs(v, 0);
 }
 
 /*
@@ -281,14 +358,17 @@ sched_cache_refresh(void)
 	SchedView  *v;
 	Oid		   *missing;
 	int			nmissing = 0;
+	Oid			registrations;
 
 	AcceptInvalidationMessages();
-	if (!sched_valid)
+	/* the extension may have been dropped and created again meanwhile */
+	registrations = get_relname_relid("registrations",
+									  get_namespace_oid(REPORTING_SCHEMA_NAME, false));
+	if (!sched_valid || registrations != sched_registrations_oid)
 	{
 		/* valid from here on, unless an invalidation arrives while loading */
 		sched_valid = true;
-		sched_registrations_oid = get_relname_relid("registrations",
-													get_namespace_oid(REPORTING_SCHEMA_NAME, false));
+		sched_registrations_oid = registrations;
 		load_registrations();
 	}
 	missing = palloc(sizeof(Oid) * Max(hash_get_num_entries(sched_views), 1));

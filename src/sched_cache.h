@@ -20,6 +20,8 @@ extern void sched_cache_invalidate(void);
 extern SchedView **sched_cache_views(int *nviews);
 extern SchedView *sched_cache_lookup(Oid view);
 extern void sched_cache_load_runs(SchedView *v);
+extern void sched_read_runs(SchedView *v);
+extern pg_tz *sched_default_timezone(void);
 extern void sched_cache_load_upstream(SchedView *v);
 extern void sched_cache_forget(Oid view);
 extern void sched_cache_worker_done(Oid view);

@@ -542,6 +542,7 @@ run_due_views(TimestampTz now)
 		SchedView  *v = views[i];
 		SchedDecision d = sched_decide(v, NULL, now);
 
+
 		if (!v->seen || d.until > now || v->has_worker || v->problem[0] != '\0')
 			next = Min(next, v->seen ? d.until : DT_NOEND);
 		else
