@@ -198,7 +198,13 @@ sched_parse_registration(SchedView *v, const char *every_text, const char *cron,
 	PG_END_TRY();
 }
 
-/* Read every registration into the cache; keep the history of those kept. */
+/*
+ * Read every registration into the cache; keep the history of those kept.
+ * The queries here run with read_only false so that each takes a snapshot
+ * of its own, after the invalidations just accepted: with the cycle's
+ * older snapshot, a registration committed in between would be missed, and
+ * its invalidation already spent.
+ */
 static void
 load_registrations(void)
 {
@@ -211,7 +217,7 @@ load_registrations(void)
 					"  FROM reporting.registrations r"
 					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid"
 					"  JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) c.relowner",
-					true, 0) != SPI_OK_SELECT)
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the registrations");
 
 	hash_seq_init(&seq, sched_views);
@@ -290,7 +296,7 @@ query_runs(int nviews, const Oid *views)
 		elems[i] = ObjectIdGetDatum(views[i]);
 	values[0] = PointerGetDatum(construct_array(elems, nviews, OIDOID, sizeof(Oid), true,
 												TYPALIGN_INT));
-	if (SPI_execute_with_args(SCHED_RUNS_QUERY, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(SCHED_RUNS_QUERY, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the history of refreshes");
 }
 
@@ -427,7 +433,7 @@ sched_cache_load_upstream(SchedView *v)
 							  "  FROM reporting._sources_of($1) s"
 							  "  JOIN reporting.registrations u"
 							  "    ON u.view::pg_catalog.oid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the sources of relation %u", v->view);
 	v->upstream = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(SPI_processed, 1));
 	v->nupstream = 0;

@@ -182,6 +182,26 @@ restore_in_progress(void)
 }
 
 /*
+ * Lock the view's registration against unregister() and DROP for the rest
+ * of the cycle, without waiting: false when it is gone or being changed (a
+ * run recorded for it now would violate the history's foreign key, or wait
+ * for the transaction that changes it).
+ */
+static bool
+lock_registration(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(view)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM reporting.registrations"
+							  " WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+							  "   FOR KEY SHARE SKIP LOCKED",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the registration of relation %u", view);
+	return SPI_processed == 1;
+}
+
+/*
  * A refresh worker that could not record its own run (it failed to connect,
  * or died before): record a failure, so that the view backs off instead of
  * being retried at once.
@@ -191,6 +211,9 @@ record_lost_worker(ReportingWorkerSlot *slot, Oid view)
 {
 	ReportingRefreshResult result;
 
+	/* unregistered meanwhile (often why the worker could not record it): nothing to say */
+	if (!lock_registration(view))
+		return;
 	memset(&result, 0, sizeof(result));
 	result.started_at = slot->claimed_at;
 	result.finished_at = GetCurrentTimestamp();
@@ -307,26 +330,6 @@ refusal_reason(Oid view)
 	if (!reporting_refresh_refused(view, reg.owner, InvalidOid, false, &reason, &hint))
 		return NULL;
 	return reason;
-}
-
-/*
- * Lock the view's registration against unregister() and DROP for the rest
- * of the cycle, without waiting: false when it is gone or being changed (a
- * run recorded for it now would violate the history's foreign key, or wait
- * for the transaction that changes it).
- */
-static bool
-lock_registration(Oid view)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(view)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM reporting.registrations"
-							  " WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
-							  "   FOR KEY SHARE SKIP LOCKED",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the registration of relation %u", view);
-	return SPI_processed == 1;
 }
 
 /*
