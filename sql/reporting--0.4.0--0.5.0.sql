@@ -54,6 +54,18 @@ AS 'MODULE_PATHNAME', 'reporting_schedule_problem';
 COMMENT ON FUNCTION reporting._schedule_problem(pg_catalog.regclass) IS
     'Internal: why the scheduler cannot schedule the view''s registration (for example a time zone this server does not know), or NULL.';
 
+-- Why the scheduler of this database refreshes nothing on schedule now
+-- (ALTER DATABASE ... SET reporting.enabled = off, or off for the server),
+-- or NULL; for reporting.status.
+CREATE FUNCTION reporting._scheduling_paused()
+RETURNS pg_catalog.text
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_scheduling_paused';
+
+COMMENT ON FUNCTION reporting._scheduling_paused() IS
+    'Internal: why scheduled refreshes are paused in this database (its own reporting.enabled, or the server''s), or NULL.';
+
 -- The next scheduled refresh, computed by the scheduler's own code
 -- (src/decide.c) instead of a plpgsql copy of its rules: the same answer
 -- in reporting.status as in the scheduler, never in the past after a

@@ -106,6 +106,8 @@ SELECT view, reporting._schedule_problem(view) AS problem, next_refresh_at IS NU
 SELECT count(*) AS runs_of_broken FROM reporting.runs
  WHERE view IN ('tz_broken'::regclass, 'every_broken'::regclass);
 SELECT reporting._schedule_problem('fault_src') IS NULL AS not_registered_no_problem;
+SELECT reporting.unregister('tz_broken');
+SELECT reporting.unregister('every_broken');
 
 -------------------------------------------------------------------------------
 -- 3. unregistered while due, in a transaction that stays open
@@ -170,9 +172,26 @@ ALTER SYSTEM RESET synchronous_standby_names;
 SELECT pg_reload_conf();
 RESET synchronous_commit;
 
+-------------------------------------------------------------------------------
+-- 7. a pause in this database only: ALTER DATABASE ... SET reporting.enabled
+-------------------------------------------------------------------------------
+SELECT reporting._scheduling_paused() IS NULL AS not_paused;
+DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET reporting.enabled = off', current_database()); END$$;
+SELECT reporting._scheduling_paused();
+CREATE TEMP TABLE paused_at AS SELECT clock_timestamp() AS at;
+-- honoured: a quiet 3 s (the view is due every second) once the scheduler saw it
+SELECT pg_temp.wait_until($$
+    SELECT clock_timestamp() > (SELECT at FROM paused_at) + interval '3 seconds'
+       AND NOT EXISTS (SELECT FROM reporting.runs WHERE view = 'stat_view'::regclass
+                          AND started_at > clock_timestamp() - interval '3 seconds')
+$$, 90) AS paused_here;
+DO $$BEGIN EXECUTE format('ALTER DATABASE %I RESET reporting.enabled', current_database()); END$$;
+SELECT reporting._scheduling_paused() IS NULL AS resumed;
+CREATE TEMP TABLE resumed_at AS SELECT clock_timestamp() AS at;
+SELECT pg_temp.wait_until($$SELECT pg_temp.runs_of('stat_view', 'skipped', (SELECT at FROM resumed_at)) >= 1$$)
+       AS scheduling_again;
+
 SELECT reporting.unregister('stat_view');
-SELECT reporting.unregister('tz_broken');
-SELECT reporting.unregister('every_broken');
 DROP TABLE fault_src CASCADE;
 ALTER SYSTEM RESET reporting.enable_superuser_refresh;
 SELECT pg_reload_conf();

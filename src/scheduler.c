@@ -59,12 +59,15 @@
 #include "utils/wait_event.h"
 
 #include "reporting.h"
+#include "pause.h"
 #include "sched_cache.h"
 
 /* how often runs left "running" are looked for and the history is pruned */
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 /* how long a refresh worker may take to start before it is given up on */
 #define WORKER_START_TIMEOUT_MS 10000
+/* while paused, how often the database's own setting is read again */
+#define PAUSED_SLEEP_MS 5000
 /* the longest sleep, so that settings and clock changes are noticed */
 #define MAX_SLEEP_MS (60 * 1000)
 
@@ -78,6 +81,8 @@ typedef struct Dispatched
 
 static List *dispatched = NIL;
 static TimestampTz last_maintenance = 0;
+/* whether the scheduler noted where its reporting.enabled came from (pause.c) */
+static bool pause_known = false;
 
 /* On exit: leave the database entry, abandon the slots we wait for. */
 static void
@@ -607,8 +612,15 @@ scheduler_cycle(void)
 		if (last_maintenance == 0 ||
 			TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS))
 			maintenance(now);
-		if (reporting_enabled)
+		if (!pause_known)
+		{
+			reporting_pause_remember_start();
+			pause_known = true;
+		}
+		if (reporting_pause_state() == PAUSE_NONE)
 			next = run_due_views(now);
+		else
+			sleep_ms = PAUSED_SLEEP_MS; /* ALTER DATABASE wakes nobody: look again soon */
 	}
 
 	PopActiveSnapshot();
