@@ -10,7 +10,11 @@
 --  5. the scheduler's writes reach the statistics autovacuum reads while it
 --     runs;
 --  6. with a synchronous standby that never answers, the scheduler's own
---     bookkeeping still commits.
+--     bookkeeping still commits;
+--  7. ALTER DATABASE ... SET reporting.enabled = off pauses this database
+--     (refused by 0.4.0);
+--  8. pruning the history skips rows a user's open transaction has locked
+--     instead of waiting for it.
 --
 -- Every wait polls for a state with a bound (pg_temp.wait_until); nothing
 -- printed depends on timing.
@@ -190,6 +194,29 @@ SELECT reporting._scheduling_paused() IS NULL AS resumed;
 CREATE TEMP TABLE resumed_at AS SELECT clock_timestamp() AS at;
 SELECT pg_temp.wait_until($$SELECT pg_temp.runs_of('stat_view', 'skipped', (SELECT at FROM resumed_at)) >= 1$$)
        AS scheduling_again;
+
+-------------------------------------------------------------------------------
+-- 8. pruning the history never waits on a user's transaction
+-------------------------------------------------------------------------------
+ALTER SYSTEM SET reporting.history_max_runs = 1;
+SELECT pg_reload_conf();
+CREATE TEMP TABLE prune_start AS SELECT clock_timestamp() AS at;
+BEGIN;
+-- runs the next pruning deletes, locked by a transaction that stays open
+SELECT count(*) > 1 AS prunable_runs_locked
+  FROM (SELECT id FROM reporting.runs WHERE view = 'stat_view'::regclass FOR UPDATE) l;
+-- the scheduler prunes once a minute: past that, it never stopped for 5 s
+SELECT pg_temp.wait_until($$
+    SELECT clock_timestamp() > (SELECT at FROM prune_start) + interval '65 seconds'
+       AND max(started_at) > clock_timestamp() - interval '5 seconds'
+       AND max(gap) < interval '5 seconds'
+      FROM (SELECT started_at, started_at - lag(started_at) OVER (ORDER BY started_at) AS gap
+              FROM reporting.runs
+             WHERE view = 'stat_view'::regclass AND started_at > (SELECT at FROM prune_start)) g
+$$, 120) AS never_waited_for_the_transaction;
+COMMIT;
+ALTER SYSTEM RESET reporting.history_max_runs;
+SELECT pg_reload_conf();
 
 SELECT reporting.unregister('stat_view');
 DROP TABLE fault_src CASCADE;

@@ -51,8 +51,10 @@ typedef struct SchedView
 	Interval	max_age;
 	TimestampTz registered_at;
 	TimestampTz refresh_requested_at;	/* 0 when none */
-	Oid			owner;
+	Oid			owner;			/* the view's owner now */
+	Oid			registered_owner;	/* its owner at registration (0.4.0 on) */
 	bool		can_login;
+	bool		when_changed;	/* refresh_when => 'changed' */
 	char		problem[SCHED_PROBLEM_LEN]; /* why it cannot be scheduled; "" if none */
 	bool		seen;			/* still registered at the last reload */
 

@@ -211,9 +211,21 @@ load_registrations(void)
 	HASH_SEQ_STATUS seq;
 	SchedView  *v;
 
-	if (SPI_execute("SELECT r.view::pg_catalog.oid, r.every::pg_catalog.text, r.cron,"
+	/* registrations record their owner from 0.4.0 on */
+	bool		has_owner = reporting_extension_at_least(REPORTING_SECURITY_MIN_VERSION);
+
+	if (SPI_execute(has_owner ?
+					"SELECT r.view::pg_catalog.oid, r.every::pg_catalog.text, r.cron,"
 					"       r.timezone, r.max_age::pg_catalog.text, r.registered_at,"
-					"       r.refresh_requested_at, c.relowner, a.rolcanlogin"
+					"       r.refresh_requested_at, c.relowner, a.rolcanlogin,"
+					"       r.refresh_when OPERATOR(pg_catalog.=) 'changed', r.owner"
+					"  FROM reporting.registrations r"
+					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid"
+					"  JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) c.relowner" :
+					"SELECT r.view::pg_catalog.oid, r.every::pg_catalog.text, r.cron,"
+					"       r.timezone, r.max_age::pg_catalog.text, r.registered_at,"
+					"       r.refresh_requested_at, c.relowner, a.rolcanlogin,"
+					"       r.refresh_when OPERATOR(pg_catalog.=) 'changed', 0::pg_catalog.oid"
 					"  FROM reporting.registrations r"
 					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid"
 					"  JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) c.relowner",
@@ -254,6 +266,9 @@ load_registrations(void)
 		v->refresh_requested_at = isnull ? 0 : DatumGetTimestampTz(d);
 		v->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 8, &isnull));
 		v->can_login = DatumGetBool(SPI_getbinval(tuple, desc, 9, &isnull));
+		v->when_changed = DatumGetBool(SPI_getbinval(tuple, desc, 10, &isnull));
+		d = SPI_getbinval(tuple, desc, 11, &isnull);
+		v->registered_owner = isnull ? InvalidOid : DatumGetObjectId(d);
 		/* a redefined view may read other views now */
 		if (v->upstream != NULL)
 			pfree(v->upstream);

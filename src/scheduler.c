@@ -13,16 +13,24 @@
  *	- do nothing while pg_restore is loading this database;
  *	- collect the results of finished refresh workers;
  *	- now and then: mark "running" runs whose worker is gone as interrupted,
- *	  and prune the history;
- *	- unless reporting.enabled is off: for every due view, in dependency
- *	  order, record a skip when it must not run as its owner (security.c),
- *	  when its sources are known unchanged (or another refresh of it is
- *	  running), wait while a view it is built on is being
- *	  refreshed, and otherwise start a refresh worker (at most
- *	  reporting.max_workers at once, server-wide).
+ *	  and prune the history (skipping rows other transactions hold);
+ *	- unless scheduling is paused here (pause.c: reporting.enabled of the
+ *	  server, or of this database): bring the cache of registrations up to
+ *	  date (sched_cache.c), read the history of the views due by it, and for
+ *	  each view due, in order of due time, gather what decides it (another
+ *	  refresh running, a view it is built on due or refreshing, a refusal by
+ *	  security.c, sources unchanged), decide (decide.c) and act: record a
+ *	  skip, or start a refresh worker (at most reporting.max_workers at
+ *	  once, server-wide).  Each view is decided and acted on in its own
+ *	  subtransaction, so one view's error leaves the others alone.
  * Then it sleeps until the next view is due, a minute at most, or until
  * woken: by a refresh worker that finished, by a backend that changed a
- * registration, or by SIGHUP or SIGTERM.
+ * registration, or by SIGHUP.  SIGTERM is PostgreSQL's die(): the process
+ * ends at the next CHECK_FOR_INTERRUPTS, waits on locks included.
+ *
+ * Its own commits use synchronous_commit = local and are followed by
+ * pgstat_report_stat(), so that an unreachable synchronous standby never
+ * holds it up and autovacuum sees reporting.runs grow.
  *
  * The scheduler runs none of the users' SQL: refreshes run in refresh
  * workers, as the views' owners.  It connects as the bootstrap superuser,
@@ -321,20 +329,37 @@ skip_reason(Oid view)
 /*
  * Why a due view must not be refreshed by the scheduler (security.c: it
  * changed hands since it was registered, or it would run as a superuser
- * while reporting.enable_superuser_refresh is off), or NULL.
+ * while reporting.enable_superuser_refresh is off), or NULL.  Works from
+ * the cached registration: no query.
  */
 static char *
-refusal_reason(Oid view)
+refusal_reason(SchedView *v)
 {
-	ReportingRegistration reg;
 	char	   *reason;
 	char	   *hint;
 
-	if (!reporting_load_registration(view, &reg))
-		return NULL;
-	if (!reporting_refresh_refused(view, reg.owner, InvalidOid, false, &reason, &hint))
+	if (!reporting_refresh_refused(v->view, v->registered_owner, InvalidOid, false,
+								   &reason, &hint))
 		return NULL;
 	return reason;
+}
+
+/*
+ * Why a due view needs no refresh now, or NULL.  Only views registered
+ * refresh_when => 'changed' whose data is not older than their max_age can
+ * be skipped; for them reporting._skip_reason() runs the freshness check.
+ */
+static char *
+unchanged_reason(SchedView *v, TimestampTz now)
+{
+	TimestampTz too_old;
+
+	if (!v->when_changed)
+		return NULL;
+	if (v->has_max_age && v->last_ok != 0 &&
+		sched_add_interval(v->last_ok, &v->max_age, v->tz, &too_old) && too_old <= now)
+		return NULL;
+	return skip_reason(v->view);
 }
 
 /*
@@ -363,7 +388,7 @@ upstream_busy(SchedView *v, List *due)
  * freshness check, which is the costly one).
  */
 static void
-gather_facts(SchedView *v, List *due, SchedFacts *facts)
+gather_facts(SchedView *v, List *due, TimestampTz now, SchedFacts *facts)
 {
 	char		origin[16];
 
@@ -378,9 +403,9 @@ gather_facts(SchedView *v, List *due, SchedFacts *facts)
 	}
 	if ((facts->upstream_busy = upstream_busy(v, due)))
 		return;
-	if ((facts->refusal = refusal_reason(v->view)) != NULL)
+	if ((facts->refusal = refusal_reason(v)) != NULL)
 		return;
-	facts->unchanged = skip_reason(v->view);
+	facts->unchanged = unchanged_reason(v, now);
 }
 
 /*
@@ -435,7 +460,7 @@ act_on_view(SchedView *v, List *due, TimestampTz now, bool *slots_left)
 	SchedDecision d;
 	TimestampTz at;
 
-	gather_facts(v, due, &facts);
+	gather_facts(v, due, now, &facts);
 	d = sched_decide(v, &facts, now);
 	switch (d.action)
 	{
