@@ -81,6 +81,25 @@ SELECT array_agg(n ORDER BY n) AS hourly_runs FROM (
         UNION ALL
         SELECT reporting.cron_next('0 * * * *', 'Europe/Berlin', n) FROM r WHERE n < '2025-03-30 03:00+00')
     SELECT n FROM r) x;
+-- ... and across the autumn change: 02:00 happens twice (00:00 and 01:00
+-- UTC), and the job runs at both
+SELECT array_agg(n ORDER BY n) AS hourly_runs_autumn FROM (
+    WITH RECURSIVE r (n) AS (
+        SELECT reporting.cron_next('0 * * * *', 'Europe/Berlin', '2025-10-25 21:30+00')
+        UNION ALL
+        SELECT reporting.cron_next('0 * * * *', 'Europe/Berlin', n) FROM r WHERE n < '2025-10-26 03:00+00')
+    SELECT n FROM r) x;
+-- so does a job every 20 minutes, inside the repeated hour
+SELECT array_agg(n ORDER BY n) AS every_20_minutes_autumn FROM (
+    WITH RECURSIVE r (n) AS (
+        SELECT reporting.cron_next('*/20 * * * *', 'Europe/Berlin', '2025-10-25 23:50+00')
+        UNION ALL
+        SELECT reporting.cron_next('*/20 * * * *', 'Europe/Berlin', n) FROM r WHERE n < '2025-10-26 01:30+00')
+    SELECT n FROM r) x;
+-- before 2000 (timestamps below zero): the next minute, not one off
+SELECT reporting.cron_next('* * * * *', 'UTC', '1999-12-31 23:58:30+00') AS before_2000,
+       reporting.cron_next('0 0 * * *', 'UTC', '1970-01-01 00:00:00+00') AS epoch_midnight,
+       reporting.cron_next('15 10 * * *', 'UTC', '1969-07-20 10:14:59+00') AS in_1969;
 -- the session's time zone is the default
 SET timezone = 'Asia/Kolkata';
 SELECT reporting.cron_next('0 6 * * *', NULL, '2025-06-10 00:00+00') AS kolkata_6am;

@@ -618,7 +618,61 @@ COMMENT ON VIEW reporting.worker_slots IS
 -- The scheduler: decisions, faults and scale (issue 12, part 2)
 -------------------------------------------------------------------------------
 
--- (scheduler section)
+-- The scheduler keeps the registrations in memory (src/sched_cache.c) and
+-- reads them again only when told they changed: by a relcache invalidation
+-- of the table that this statement trigger sends at commit.
+CREATE FUNCTION reporting._registrations_changed()
+RETURNS trigger
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_registrations_changed';
+
+COMMENT ON FUNCTION reporting._registrations_changed() IS
+    'Internal: tells the schedulers of the database, at commit, that reporting.registrations changed.';
+
+REVOKE ALL ON FUNCTION reporting._registrations_changed() FROM PUBLIC;
+
+CREATE TRIGGER registrations_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON reporting.registrations
+    FOR EACH STATEMENT EXECUTE FUNCTION reporting._registrations_changed();
+
+-- Why the scheduler cannot schedule a registration (a time zone missing
+-- from this server's tzdata, an interval out of range), or NULL; the
+-- scheduler logs the same words and goes on with the other views.
+CREATE FUNCTION reporting._schedule_problem(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_schedule_problem';
+
+COMMENT ON FUNCTION reporting._schedule_problem(pg_catalog.regclass) IS
+    'Internal: why the scheduler cannot schedule the view''s registration (for example a time zone this server does not know), or NULL.';
+
+-- Why the scheduler of this database refreshes nothing on schedule now
+-- (ALTER DATABASE ... SET reporting.enabled = off, or off for the server),
+-- or NULL; for reporting.status.
+CREATE FUNCTION reporting._scheduling_paused()
+RETURNS pg_catalog.text
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_scheduling_paused';
+
+COMMENT ON FUNCTION reporting._scheduling_paused() IS
+    'Internal: why scheduled refreshes are paused in this database (its own reporting.enabled, or the server''s), or NULL.';
+
+-- The next scheduled refresh, computed by the scheduler's own code
+-- (src/decide.c) instead of a plpgsql copy of its rules: the same answer
+-- in reporting.status as in the scheduler, never in the past after a
+-- recorded skip, computed in the zone the scheduler uses, and no row
+-- (instead of "timestamp out of range" for every reader) for a
+-- registration that cannot be scheduled.
+CREATE OR REPLACE FUNCTION reporting._next_refresh(view pg_catalog.regclass)
+RETURNS TABLE (next_refresh_at pg_catalog.timestamptz,
+               consecutive_failures pg_catalog.int4,
+               retry_at pg_catalog.timestamptz)
+LANGUAGE C STABLE STRICT ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_next_refresh';
 
 -------------------------------------------------------------------------------
 -- Redefining reports in migrations (issue 13)

@@ -10,18 +10,35 @@
 
 #include <limits.h>
 
+#include "common/int.h"
+
 #include "reporting.h"
+
+/* the longest interval whose length in microseconds fits an int64, in whole years */
+#define MAX_INTERVAL_YEARS 292000
 
 /*
  * The length of an interval in microseconds, counting a month as 30 days as
- * PostgreSQL's own interval comparison does.
+ * PostgreSQL's own interval comparison does.  Raises 22008 when it does not
+ * fit in 64 bits (about 292,000 years): 0.4.0 let it wrap around, and read
+ * '593066 years 8 months' as 17.7 days (issue 12, fault 13).
  */
 int64
 reporting_interval_usecs(const Interval *span)
 {
-	return span->time +
-		(int64) span->day * USECS_PER_DAY +
-		(int64) span->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	int64		months;
+	int64		days;
+	int64		result;
+
+	if (pg_mul_s64_overflow((int64) span->month * DAYS_PER_MONTH, USECS_PER_DAY, &months) ||
+		pg_mul_s64_overflow((int64) span->day, USECS_PER_DAY, &days) ||
+		pg_add_s64_overflow(span->time, days, &result) ||
+		pg_add_s64_overflow(result, months, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("interval out of range: it must be shorter than %d years",
+						MAX_INTERVAL_YEARS)));
+	return result;
 }
 
 /*

@@ -227,10 +227,10 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("reporting.enabled",
 							 "Whether the scheduler refreshes registered views on their schedules.",
-							 "Off pauses scheduling in every database; manual refreshes and refresh_all still work.",
+							 "Off pauses scheduling: in every database from the configuration files, in one with ALTER DATABASE ... SET.  Manual refreshes and refresh_all still work.",
 							 &reporting_enabled,
 							 true,
-							 PGC_SIGHUP, 0,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("reporting.max_workers",
 							"Refreshes that background workers run at once, across the server.",

@@ -243,6 +243,13 @@ reporting_finish_run(int64 run_id, const char *status,
 	" WHERE a.status OPERATOR(pg_catalog.=) 'refreshed'" \
 	" ORDER BY a.view, a.started_at DESC, a.id DESC"
 
+/*
+ * Rows another transaction has locked (a refresh_all() of a session still
+ * open, a user reading them FOR UPDATE) are left for a later pruning: the
+ * scheduler never waits on a user's transaction (issue 12, fault 3).
+ */
+#define SKIP_LOCKED "FOR UPDATE SKIP LOCKED"
+
 void
 reporting_prune_history(void)
 {
@@ -250,11 +257,13 @@ reporting_prune_history(void)
 	Datum		values[1];
 
 	values[0] = Int32GetDatum(reporting_history_max_age);
-	execute_on_catalog("DELETE FROM reporting.runs"
+	execute_on_catalog("DELETE FROM reporting.runs WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   " SELECT id FROM reporting.runs"
 					   " WHERE status OPERATOR(pg_catalog.<>) 'running'"
 					   "   AND started_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
 					   "       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
-					   "   AND id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
+					   "   AND id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")"
+					   " " SKIP_LOCKED "))",
 					   1, argtypes, values, NULL, SPI_OK_DELETE, "prune the history of refreshes");
 	if (reporting_history_max_runs > 0)
 	{
@@ -264,7 +273,9 @@ reporting_prune_history(void)
 						   "           PARTITION BY view ORDER BY started_at DESC, id DESC) AS n"
 						   "    FROM reporting.runs WHERE status OPERATOR(pg_catalog.<>) 'running') old"
 						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) $1"
-						   "   AND u.id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")",
+						   "   AND u.id OPERATOR(pg_catalog.<>) ALL (" ANCHOR_RUNS ")"
+						   "   AND u.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.id FROM reporting.runs l"
+						   "       WHERE l.id OPERATOR(pg_catalog.=) old.id " SKIP_LOCKED "))",
 						   1, argtypes, values, NULL, SPI_OK_DELETE,
 						   "cap the history of refreshes");
 	}
@@ -278,7 +289,9 @@ reporting_prune_history(void)
 						   "    JOIN reporting.registrations r ON r.view OPERATOR(pg_catalog.=) f.view"
 						   "   WHERE r.every OPERATOR(pg_catalog.<) pg_catalog.make_interval(secs => $1)"
 						   "     AND f.status OPERATOR(pg_catalog.=) 'refreshed') old"
-						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) 1",
+						   " WHERE u.id OPERATOR(pg_catalog.=) old.id AND old.n OPERATOR(pg_catalog.>) 1"
+						   "   AND u.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.id FROM reporting.runs l"
+						   "       WHERE l.id OPERATOR(pg_catalog.=) old.id " SKIP_LOCKED "))",
 						   1, argtypes, values, NULL, SPI_OK_DELETE,
 						   "thin the history of frequent refreshes");
 	}

@@ -336,15 +336,86 @@ cron_day_matches(const ReportingCron *cron, const CronCursor *c)
 	return dom || dow;
 }
 
+/* every hour of the day: the hour field is "*" (or lists them all) */
+#define CRON_ALL_HOURS ((uint32) 0xFFFFFF)
+
+/* the most a time zone's offset changes at once (DST, or a zone changing sides) */
+#define MAX_ZONE_SHIFT_USECS (3 * USECS_PER_HOUR)
+
+/* Does instant t read as the wall-clock time "local" (to the minute) in tz? */
+static bool
+instant_reads_as(TimestampTz t, const struct pg_tm *local, pg_tz *tz)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+
+	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		return false;
+	return tm.tm_year == local->tm_year && tm.tm_mon == local->tm_mon &&
+		tm.tm_mday == local->tm_mday && tm.tm_hour == local->tm_hour &&
+		tm.tm_min == local->tm_min;
+}
+
+/*
+ * The instant after "after" at which the wall-clock time "local" occurs in
+ * tz, or 0 when none is later than "after".  A local time that does not
+ * exist (clocks went forward) is read as PostgreSQL reads it.  One that
+ * happens twice (clocks went back) is both the instants, when every_hour
+ * (the schedule runs every real hour, as cron(8) runs wildcard jobs), and
+ * otherwise only the one PostgreSQL chooses, the later, so that a daily job
+ * runs once.
+ */
+static TimestampTz
+local_instant_after(const struct pg_tm *local, pg_tz *tz, TimestampTz after, bool every_hour)
+{
+	struct pg_tm tm = *local;
+	int			tzoff = DetermineTimeZoneOffset(&tm, tz);
+	TimestampTz usual;
+	TimestampTz best = 0;
+
+	if (tm2timestamp(&tm, 0, &tzoff, &usual) != 0)
+		return 0;
+	if (every_hour)
+	{
+		/* the offsets in effect a little before and a little after */
+		TimestampTz around[2] = {usual - MAX_ZONE_SHIFT_USECS, usual + MAX_ZONE_SHIFT_USECS};
+
+		for (int i = 0; i < 2; i++)
+		{
+			struct pg_tm probe;
+			fsec_t		fsec;
+			int			off;
+			TimestampTz t;
+
+			if (timestamp2tm(around[i], &off, &probe, &fsec, NULL, tz) != 0)
+				continue;
+			tm = *local;
+			if (tm2timestamp(&tm, 0, &off, &t) != 0 || t <= after ||
+				!instant_reads_as(t, local, tz))
+				continue;
+			if (best == 0 || t < best)
+				best = t;
+		}
+	}
+	if (best == 0 && usual > after)
+		best = usual;
+	return best;
+}
+
 /*
  * The first time strictly after "after" at which the schedule runs, in time
  * zone tz, or 0 when it never runs (as "0 0 31 2 *").
  *
  * The walk is in wall-clock time, so a job runs once per matching local
  * time across daylight-saving changes: a local time skipped when clocks go
- * forward runs at the same distance past the change (02:30 becomes 03:30),
- * and a local time repeated when clocks go back runs once, at its second
+ * forward runs at the same distance past the change (02:30 becomes 03:30).
+ * A local time repeated when clocks go back runs at both occurrences when
+ * the hour field is "*" (hourly and more frequent jobs run every real hour,
+ * as cron(8) runs its wildcard jobs), and otherwise once, at its second
  * occurrence (PostgreSQL reads an ambiguous local time as the later one).
+ * The walk starts a few hours before "after", in case "after" falls in a
+ * repeated hour whose second occurrence is still to come.
  */
 TimestampTz
 reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
@@ -353,8 +424,18 @@ reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
 	fsec_t		fsec;
 	int			tzoff;
 	CronCursor	c;
-	TimestampTz start = after - (after % USECS_PER_MINUTE) + USECS_PER_MINUTE;
+	bool		every_hour = (cron->hours & CRON_ALL_HOURS) == CRON_ALL_HOURS;
+	int64		into_minute = after % USECS_PER_MINUTE;
+	TimestampTz start;
+	TimestampTz best = 0;
+	Timestamp	first_naive = 0;
 
+	/* the next whole minute; before 2000 the remainder is negative */
+	if (into_minute < 0)
+		into_minute += USECS_PER_MINUTE;
+	start = after - into_minute + USECS_PER_MINUTE;
+	if (every_hour)
+		start -= MAX_ZONE_SHIFT_USECS;
 	if (timestamp2tm(start, &tzoff, &tm, &fsec, NULL, tz) != 0)
 		return 0;
 	c.year = tm.tm_year;
@@ -364,10 +445,8 @@ reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
 	c.minute = tm.tm_min;
 
 	/* a date that matches recurs within 28 years (the calendar's cycle) */
-	while (c.year <= tm.tm_year + 28)
+	while (c.year <= tm.tm_year + 29)
 	{
-		TimestampTz candidate;
-
 		if (!((cron->months >> c.month) & 1))
 			cursor_next_month(&c);
 		else if (!cron_day_matches(cron, &c))
@@ -379,6 +458,7 @@ reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
 		else
 		{
 			struct pg_tm local;
+			TimestampTz candidate;
 
 			memset(&local, 0, sizeof(local));
 			local.tm_year = c.year;
@@ -386,15 +466,31 @@ reporting_cron_next(const ReportingCron *cron, pg_tz *tz, TimestampTz after)
 			local.tm_mday = c.day;
 			local.tm_hour = c.hour;
 			local.tm_min = c.minute;
-			tzoff = DetermineTimeZoneOffset(&local, tz);
-			if (tm2timestamp(&local, 0, &tzoff, &candidate) != 0)
-				return 0;
-			if (candidate > after)
-				return candidate;
+			candidate = local_instant_after(&local, tz, after, every_hour);
+			if (candidate != 0 && (best == 0 || candidate < best))
+				best = candidate;
+			/*
+			 * Local times map to instants in order, except across a
+			 * repeated hour: there a later local time (02:20, first
+			 * occurrence) can come before an earlier one (02:00, second),
+			 * so look a few hours of local time further.
+			 */
+			if (best != 0)
+			{
+				int			zero = 0;
+				Timestamp	naive;
+
+				if (!every_hour || tm2timestamp(&local, 0, &zero, &naive) != 0)
+					return best;
+				if (first_naive == 0)
+					first_naive = naive;
+				else if (naive > first_naive + MAX_ZONE_SHIFT_USECS)
+					return best;
+			}
 			cursor_next_minute(&c);
 		}
 	}
-	return 0;
+	return best;
 }
 
 /* The time zone a schedule runs in: the named one, or the session's. */

@@ -13,16 +13,26 @@
  *	- do nothing while pg_restore is loading this database;
  *	- collect the results of finished refresh workers;
  *	- now and then: mark "running" runs whose worker is gone as interrupted,
- *	  and prune the history;
- *	- unless reporting.enabled is off: for every due view, in dependency
- *	  order, record a skip when it must not run as its owner (security.c),
- *	  when its sources are known unchanged (or another refresh of it is
- *	  running), wait while a view it is built on is being
- *	  refreshed, and otherwise start a refresh worker (at most
- *	  reporting.max_workers at once, server-wide).
+ *	  and prune the history (skipping rows other transactions hold);
+ *	- unless scheduling is paused here (pause.c: reporting.enabled of the
+ *	  server, or of this database): bring the cache of registrations up to
+ *	  date (sched_cache.c), read the history of the views due by it, and for
+ *	  each view due, in order of due time, gather what decides it (another
+ *	  refresh running, a view it is built on due or refreshing, a refusal by
+ *	  security.c, sources unchanged), decide (decide.c) and act: record a
+ *	  skip, or start a refresh worker (at most reporting.max_workers at
+ *	  once, server-wide).  Each view is decided and acted on in its own
+ *	  subtransaction, so one view's error leaves the others alone.
  * Then it sleeps until the next view is due, a minute at most, or until
  * woken: by a refresh worker that finished, by a backend that changed a
- * registration, or by SIGHUP or SIGTERM.
+ * registration, or by SIGHUP.  SIGTERM during a cycle is PostgreSQL's
+ * die(): the process ends at the next CHECK_FOR_INTERRUPTS, waits on locks
+ * included; between cycles it ends the main loop, a normal exit (code 0:
+ * nothing in the server log reads as a crash when a database is dropped).
+ *
+ * Its own commits use synchronous_commit = local and are followed by
+ * pgstat_report_stat(), so that an unreachable synchronous standby never
+ * holds it up and autovacuum sees reporting.runs grow.
  *
  * The scheduler runs none of the users' SQL: refreshes run in refresh
  * workers, as the views' owners.  It connects as the bootstrap superuser,
@@ -60,25 +70,17 @@
 
 #include "reporting.h"
 #include "worker_slots.h"
+#include "pause.h"
+#include "sched_cache.h"
 
 /* how often runs left "running" are looked for and the history is pruned */
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 /* how long a refresh worker may take to start before it is given up on */
 #define WORKER_START_TIMEOUT_MS 10000
+/* while paused, how often the database's own setting is read again */
+#define PAUSED_SLEEP_MS 5000
 /* the longest sleep, so that settings and clock changes are noticed */
 #define MAX_SLEEP_MS (60 * 1000)
-
-/* one due view, as reporting._scheduled() lists it */
-typedef struct ScheduledView
-{
-	Oid			view;
-	Oid			owner;
-	bool		can_login;
-	bool		due;
-	TimestampTz next_refresh_at;
-	int			nupstream;
-	Oid		   *upstream;
-} ScheduledView;
 
 /* a refresh worker this scheduler started */
 typedef struct Dispatched
@@ -88,19 +90,10 @@ typedef struct Dispatched
 	BackgroundWorkerHandle *handle;
 } Dispatched;
 
-static volatile sig_atomic_t got_sigterm = false;
 static List *dispatched = NIL;
 static TimestampTz last_maintenance = 0;
-
-static void
-scheduler_sigterm(SIGNAL_ARGS)
-{
-	int			save_errno = errno;
-
-	got_sigterm = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
-}
+/* whether the scheduler noted where its reporting.enabled came from (pause.c) */
+static bool pause_known = false;
 
 /* On exit: leave the database entry, abandon the slots we wait for. */
 static void
@@ -205,6 +198,26 @@ restore_in_progress(void)
 }
 
 /*
+ * Lock the view's registration against unregister() and DROP for the rest
+ * of the cycle, without waiting: false when it is gone or being changed (a
+ * run recorded for it now would violate the history's foreign key, or wait
+ * for the transaction that changes it).
+ */
+static bool
+lock_registration(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(view)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM reporting.registrations"
+							  " WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+							  "   FOR KEY SHARE SKIP LOCKED",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the registration of relation %u", view);
+	return SPI_processed == 1;
+}
+
+/*
  * A refresh worker that could not record its own run (it failed to connect,
  * or died before): record a failure, so that the view backs off instead of
  * being retried at once.
@@ -214,6 +227,9 @@ record_lost_worker(TimestampTz claimed_at, Oid view)
 {
 	ReportingRefreshResult result;
 
+	/* unregistered meanwhile (often why the worker could not record it): nothing to say */
+	if (!lock_registration(view))
+		return;
 	memset(&result, 0, sizeof(result));
 	result.started_at = claimed_at;
 	result.finished_at = GetCurrentTimestamp();
@@ -253,6 +269,7 @@ collect_workers(void)
 		if (lost)
 			record_lost_worker(outcome.claimed_at, d->view);
 		reporting_release_slot(d->slotno);
+		sched_cache_worker_done(d->view);
 		pfree(d->handle);
 		pfree(d);
 		dispatched = foreach_delete_current(dispatched, lc);
@@ -272,55 +289,15 @@ maintenance(TimestampTz cycle_start)
 	last_maintenance = cycle_start;
 }
 
-/* The scheduled views, in dependency order, in the caller's memory context. */
-static List *
-load_schedule(TimestampTz now)
-{
-	MemoryContext outer = CurrentMemoryContext;
-	List	   *views = NIL;
-
-	if (SPI_execute("SELECT view::pg_catalog.oid, owner, can_login, next_refresh_at,"
-					"       upstream::pg_catalog.oid[]"
-					"  FROM reporting._scheduled()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the schedule");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		up = SPI_getbinval(tuple, desc, 5, &isnull);
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		ScheduledView *sv = palloc0(sizeof(ScheduledView));
-		Datum	   *elems;
-		bool	   *elemnulls;
-
-		sv->view = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
-		sv->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
-		sv->can_login = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
-		sv->next_refresh_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
-		sv->due = !isnull && sv->next_refresh_at <= now;
-		if (isnull)
-			sv->next_refresh_at = DT_NOEND;
-		deconstruct_array(DatumGetArrayTypeP(up), OIDOID, sizeof(Oid), true,
-						  TYPALIGN_INT, &elems, &elemnulls, &sv->nupstream);
-		sv->upstream = palloc(sizeof(Oid) * Max(1, sv->nupstream));
-		for (int j = 0; j < sv->nupstream; j++)
-			sv->upstream[j] = DatumGetObjectId(elems[j]);
-		views = lappend(views, sv);
-		MemoryContextSwitchTo(spi);
-	}
-	return views;
-}
-
-/* Record a scheduled run that did not refresh, with the reason. */
+/* Record a scheduled run that did not refresh, with the reason, started at "at". */
 static void
-record_skip(Oid view, const char *reason)
+record_skip(Oid view, const char *reason, TimestampTz at)
 {
 	ReportingRefreshResult result;
 
 	memset(&result, 0, sizeof(result));
-	result.started_at = GetCurrentTimestamp();
-	result.finished_at = result.started_at;
+	result.started_at = at;
+	result.finished_at = at;
 	reporting_record_run(view, "schedule", "skipped", &result, false, reason, NULL);
 }
 
@@ -340,20 +317,37 @@ skip_reason(Oid view)
 /*
  * Why a due view must not be refreshed by the scheduler (security.c: it
  * changed hands since it was registered, or it would run as a superuser
- * while reporting.enable_superuser_refresh is off), or NULL.
+ * while reporting.enable_superuser_refresh is off), or NULL.  Works from
+ * the cached registration: no query.
  */
 static char *
-refusal_reason(Oid view)
+refusal_reason(SchedView *v)
 {
-	ReportingRegistration reg;
 	char	   *reason;
 	char	   *hint;
 
-	if (!reporting_load_registration(view, &reg))
-		return NULL;
-	if (!reporting_refresh_refused(view, reg.owner, InvalidOid, false, &reason, &hint))
+	if (!reporting_refresh_refused(v->view, v->registered_owner, InvalidOid, false,
+								   &reason, &hint))
 		return NULL;
 	return reason;
+}
+
+/*
+ * Why a due view needs no refresh now, or NULL.  Only views registered
+ * refresh_when => 'changed' whose data is not older than their max_age can
+ * be skipped; for them reporting._skip_reason() runs the freshness check.
+ */
+static char *
+unchanged_reason(SchedView *v, TimestampTz now)
+{
+	TimestampTz too_old;
+
+	if (!v->when_changed)
+		return NULL;
+	if (v->has_max_age && v->last_ok != 0 &&
+		sched_add_interval(v->last_ok, &v->max_age, v->tz, &too_old) && too_old <= now)
+		return NULL;
+	return skip_reason(v->view);
 }
 
 /*
@@ -361,14 +355,45 @@ refusal_reason(Oid view)
  * one waits: refreshed before its upstream, it would copy old data.
  */
 static bool
-waits_for_upstream(ScheduledView *sv, List *due)
+upstream_busy(SchedView *v, List *due)
 {
-	for (int i = 0; i < sv->nupstream; i++)
-		if (list_member_oid(due, sv->upstream[i]) ||
-			reporting_view_has_worker(MyDatabaseId, sv->upstream[i]) ||
-			reporting_running_elsewhere(MyDatabaseId, sv->upstream[i], NULL, NULL))
+	sched_cache_load_upstream(v);
+	for (int i = 0; i < v->nupstream; i++)
+	{
+		SchedView  *up = sched_cache_lookup(v->upstream[i]);
+
+		if (list_member_oid(due, v->upstream[i]) || (up != NULL && up->has_worker) ||
+			reporting_view_has_worker(MyDatabaseId, v->upstream[i]) ||
+			reporting_running_elsewhere(MyDatabaseId, v->upstream[i], NULL, NULL))
 			return true;
+	}
 	return false;
+}
+
+/*
+ * What is known of a due view, in the order that decides: the first fact
+ * that settles the decision ends the search (the skip reason runs the
+ * freshness check, which is the costly one).
+ */
+static void
+gather_facts(SchedView *v, List *due, TimestampTz now, SchedFacts *facts)
+{
+	char		origin[16];
+
+	memset(facts, 0, sizeof(*facts));
+	if ((facts->worker_elsewhere = reporting_view_has_worker(MyDatabaseId, v->view)))
+		return;
+	if ((facts->running_elsewhere = reporting_running_elsewhere(MyDatabaseId, v->view,
+																origin, NULL)))
+	{
+		facts->manual = strcmp(origin, "manual") == 0;
+		return;
+	}
+	if ((facts->upstream_busy = upstream_busy(v, due)))
+		return;
+	if ((facts->refusal = refusal_reason(v)) != NULL)
+		return;
+	facts->unchanged = unchanged_reason(v, now);
 }
 
 /*
@@ -376,10 +401,10 @@ waits_for_upstream(ScheduledView *sv, List *due)
  * background worker is free now (the view stays due).
  */
 static bool
-dispatch(ScheduledView *sv)
+dispatch(SchedView *v)
 {
 	const char *why_not;
-	int			slotno = reporting_claim_slot(sv->view, sv->owner, "schedule", &why_not);
+	int			slotno = reporting_claim_slot(v->view, v->owner, "schedule", &why_not);
 	BackgroundWorkerHandle *handle;
 	Dispatched *d;
 
@@ -396,73 +421,171 @@ dispatch(ScheduledView *sv)
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	d = palloc(sizeof(Dispatched));
 	d->slotno = slotno;
-	d->view = sv->view;
+	d->view = v->view;
 	d->handle = handle;
 	dispatched = lappend(dispatched, d);
 	MemoryContextSwitchTo(old);
+	v->has_worker = true;
 	return true;
 }
 
 /*
+ * Decide about one due view and act on the decision; returns when to look
+ * at it again (DT_NOEND: when woken).  *slots_left turns false when no
+ * refresh worker can be had now.
+ */
+static TimestampTz
+act_on_view(SchedView *v, List *due, TimestampTz now, bool *slots_left)
+{
+	SchedFacts	facts;
+	SchedDecision d;
+	TimestampTz at;
+
+	gather_facts(v, due, now, &facts);
+	d = sched_decide(v, &facts, now);
+	switch (d.action)
+	{
+		case SCHED_WAIT:
+			return d.until;
+		case SCHED_SKIP:
+			if (!lock_registration(v->view))
+				return now + SCHED_POLL_USECS;
+			at = Max(GetCurrentTimestamp(), v->last_start + 1);
+			record_skip(v->view, d.reason, at);
+			v->last_start = at;
+			/* a recorded run moves the next due time past it (decide.c) */
+			Assert(sched_next_due(v) > at);
+			return sched_next_due(v);
+		case SCHED_DISPATCH:
+			if (*slots_left && !dispatch(v))
+				*slots_left = false;
+			if (v->has_worker)
+				return DT_NOEND;
+			/* without a slot, a finishing worker wakes us; else retry in a second */
+			return dispatched == NIL ? now + SCHED_POLL_USECS : DT_NOEND;
+	}
+	return DT_NOEND;
+}
+
+/*
+ * act_on_view in a subtransaction of its own: an error (a registration
+ * dropped meanwhile, a function that fails for this view only) is logged,
+ * rolled back, and leaves this view alone for a while; the others go on
+ * (issue 12, faults 4 and 14).
+ */
+static TimestampTz
+act_on_view_isolated(SchedView *v, List *due, TimestampTz now, bool *slots_left)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	TimestampTz next = DT_NOEND;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(outer);
+	PG_TRY();
+	{
+		next = act_on_view(v, due, now, slots_left);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer);
+		CurrentResourceOwner = owner;
+		ereport(LOG,
+				(errmsg("reporting: could not schedule the refresh of relation %u: %s",
+						v->view, edata->message),
+				 errdetail("The other registered views are scheduled as usual; this one is looked at again in %d seconds.",
+						   (int) (SCHED_FAULT_WAIT_USECS / USECS_PER_SEC))));
+		FreeErrorData(edata);
+		v->hold_until = now + SCHED_FAULT_WAIT_USECS;
+		v->runs_loaded = false;
+		next = v->hold_until;
+	}
+	PG_END_TRY();
+	return next;
+}
+
+/* order of due views: the one due first first, then by OID (as 0.4.0) */
+static int
+due_order(const ListCell *a, const ListCell *b)
+{
+	SchedView  *va = (SchedView *) lfirst(a);
+	SchedView  *vb = (SchedView *) lfirst(b);
+	TimestampTz da = sched_next_due(va);
+	TimestampTz db = sched_next_due(vb);
+
+	if (da != db)
+		return da < db ? -1 : 1;
+	return va->view < vb->view ? -1 : (va->view > vb->view ? 1 : 0);
+}
+
+/*
  * Act on every due view; return when the next one is due (DT_NOEND when
- * none is scheduled).
+ * none is scheduled).  Only views due by the cached values are looked at:
+ * their history is read again first, since a manual refresh may have made
+ * them due later.
  */
 static TimestampTz
 run_due_views(TimestampTz now)
 {
-	List	   *views = load_schedule(now);
+	int			nviews;
+	SchedView **views;
+	Oid		   *stale = NULL;
+	int			nstale = 0;
+	List	   *due_views = NIL;
 	List	   *due = NIL;
 	TimestampTz next = DT_NOEND;
 	bool		slots_left = true;
 	ListCell   *lc;
 
-	foreach(lc, views)
-		if (((ScheduledView *) lfirst(lc))->due)
-			due = lappend_oid(due, ((ScheduledView *) lfirst(lc))->view);
-
-	foreach(lc, views)
+	/* before 0.5.0, no trigger says when the registrations change */
+	if (!reporting_extension_at_least(SCHED_CACHE_MIN_VERSION))
+		sched_cache_invalidate();
+	sched_cache_refresh();
+	views = sched_cache_views(&nviews);
+	for (int i = 0; i < nviews; i++)
 	{
-		ScheduledView *sv = (ScheduledView *) lfirst(lc);
-		char	   *reason;
-		char		origin[16];
+		SchedView  *v = views[i];
+		SchedDecision d = sched_decide(v, NULL, now);
 
-		if (!sv->due)
+
+		if (!v->seen || d.until > now || v->has_worker || v->problem[0] != '\0')
+			next = Min(next, v->seen ? d.until : DT_NOEND);
+		else
 		{
-			next = Min(next, sv->next_refresh_at);
-			continue;
+			if (stale == NULL)
+				stale = palloc(sizeof(Oid) * nviews);
+			stale[nstale++] = v->view;
+			v->runs_loaded = false;
 		}
-		if (reporting_view_has_worker(MyDatabaseId, sv->view))
-		{
-			/* ours wakes us when it is done; refresh_all's does not */
-			next = Min(next, TimestampTzPlusMilliseconds(now, 1000));
-			continue;
-		}
-		if (reporting_running_elsewhere(MyDatabaseId, sv->view, origin, NULL))
-		{
-			record_skip(sv->view, psprintf("a refresh started by %s was running",
-										   strcmp(origin, "manual") == 0 ? "reporting.refresh()" :
-										   "reporting.refresh_all()"));
-			next = now;			/* the skip moved its next time: look again */
-			continue;
-		}
-		if (waits_for_upstream(sv, due))
-		{
-			next = Min(next, TimestampTzPlusMilliseconds(now, 1000));
-			continue;
-		}
-		if ((reason = refusal_reason(sv->view)) != NULL ||
-			(reason = skip_reason(sv->view)) != NULL)
-		{
-			record_skip(sv->view, reason);
-			next = now;			/* the skip moved its next time: look again */
-			continue;
-		}
-		if (slots_left && !dispatch(sv))
-			slots_left = false;
-		/* without a slot, a finishing worker wakes us; else retry in a second */
-		if (!slots_left && dispatched == NIL)
-			next = Min(next, TimestampTzPlusMilliseconds(now, 1000));
 	}
+	if (nstale > 0)
+		sched_cache_refresh();	/* reads their history */
+	for (int i = 0; i < nstale; i++)
+	{
+		SchedView  *v = sched_cache_lookup(stale[i]);
+
+		if (v == NULL)
+			continue;
+		if (sched_next_due(v) <= now && v->hold_until <= now)
+		{
+			due_views = lappend(due_views, v);
+			due = lappend_oid(due, v->view);
+		}
+		else
+			next = Min(next, sched_decide(v, NULL, now).until);
+	}
+	list_sort(due_views, due_order);
+	foreach(lc, due_views)
+		next = Min(next, act_on_view_isolated((SchedView *) lfirst(lc), due, now, &slots_left));
 	return next;
 }
 
@@ -495,14 +618,23 @@ scheduler_cycle(void)
 		if (last_maintenance == 0 ||
 			TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS))
 			maintenance(now);
-		if (reporting_enabled)
+		if (!pause_known)
+		{
+			reporting_pause_remember_start();
+			pause_known = true;
+		}
+		if (reporting_pause_state() == PAUSE_NONE)
 			next = run_due_views(now);
+		else
+			sleep_ms = PAUSED_SLEEP_MS; /* ALTER DATABASE wakes nobody: look again soon */
 	}
 
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	/* let autovacuum see what the cycle wrote to reporting.runs (fault 6) */
+	pgstat_report_stat(sleep_ms >= MAX_SLEEP_MS && next == DT_NOEND);
 
 	/* a worker that never starts wakes nobody: look again soon */
 	if (dispatched != NIL)
@@ -514,6 +646,27 @@ scheduler_cycle(void)
 					   (long) ((next - now + 999) / 1000));
 	}
 	return sleep_ms;
+}
+
+/* a stop was asked; a cycle (and its transactions) is under way */
+static volatile sig_atomic_t stop_requested = false;
+static volatile sig_atomic_t in_cycle = false;
+
+/*
+ * SIGTERM: during a cycle, die() (any wait ends at once, fault 5);
+ * between cycles, end the main loop (a normal exit).
+ */
+static void
+scheduler_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	stop_requested = true;
+	if (in_cycle)
+		die(postgres_signal_arg);
+	else
+		SetLatch(MyLatch);
+	errno = save_errno;
 }
 
 void
@@ -533,12 +686,15 @@ reporting_scheduler_main(Datum main_arg)
 		proc_exit(0);
 	/* its catalog queries are small; compiling them would cost more than running them */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* its bookkeeping needs no standby's acknowledgement: a fast shutdown never waits for one */
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+	sched_cache_init();
 	before_shmem_exit(scheduler_exit, (Datum) 0);
 	pgstat_report_appname("reporting scheduler");
 
 	cycle_context = AllocSetContextCreate(TopMemoryContext, "reporting scheduler cycle",
 										  ALLOCSET_DEFAULT_SIZES);
-	while (!got_sigterm)
+	for (;;)
 	{
 		long		sleep_ms;
 		MemoryContext old;
@@ -548,12 +704,17 @@ reporting_scheduler_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		in_cycle = true;
+		if (stop_requested)
+			break;
 		old = MemoryContextSwitchTo(cycle_context);
 		sleep_ms = scheduler_cycle();
+		in_cycle = false;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cycle_context);
 
-		if (sleep_ms > 0 && !got_sigterm)
+		CHECK_FOR_INTERRUPTS();
+		if (sleep_ms > 0 && !stop_requested)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
