@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
+#include "incremental.h"
 #include "reporting.h"
 #include "settings.h"
 
@@ -427,6 +428,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	Oid			owner;
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
+	bool		incremental = reporting_is_incremental(relid);
 
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
@@ -450,7 +452,7 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 	{
 		capture_tracking(relid, &result->tracking, outer);
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
-		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
+		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 || incremental ?
 						ExclusiveLock : AccessExclusiveLock);
 		/*
 		 * The owner cannot change while we hold the lock: check again, with
@@ -461,7 +463,8 @@ reporting_refresh_view(Oid relid, const char *requested_mode, const char *origin
 		reporting_check_refresh_allowed(relid, reg.owner, requester,
 										strcmp(origin, "manual") == 0);
 		owner = reporting_owner_of(relid);
-		execute_as_owner(relid, owner,
+		execute_as_owner(relid, owner, incremental ?
+						 reporting_incremental_arm(relid, &result->tracking, result->mode) :
 						 psprintf("REFRESH MATERIALIZED VIEW %s%s",
 								  strcmp(mode, "concurrently") == 0 ? "CONCURRENTLY " : "",
 								  qualified),
