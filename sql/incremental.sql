@@ -72,7 +72,40 @@ INSERT INTO inc_orders (region, created_at, amount) VALUES ('s', '2026-01-02 10:
 DROP TRIGGER zzz_shift ON inc_orders_2026_01;
 SELECT mode FROM reporting.refresh('inc_daily');
 SELECT last_full_reason FROM reporting.incrementals;
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+-- one that fires after the capture: everything is recomputed while it exists
+CREATE TRIGGER "~~late_shift" BEFORE INSERT ON inc_orders_2026_01
+    FOR EACH ROW EXECUTE FUNCTION inc_shift();
+INSERT INTO inc_orders (region, created_at, amount) VALUES ('s', '2026-01-02 11:00+00', 50);
 SELECT mode FROM reporting.refresh('inc_daily');
+SELECT last_full_reason FROM reporting.incrementals;
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+DROP TRIGGER "~~late_shift" ON inc_orders_2026_01;
+-- a disabled capture trigger: everything, until it is enabled again
+CREATE FUNCTION inc_capture_triggers(how text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t record;
+BEGIN
+    FOR t IN SELECT tgname FROM pg_trigger
+              WHERE tgrelid = 'inc_orders'::regclass
+                AND tgfoid = 'reporting._capture()'::regprocedure LOOP
+        EXECUTE format('ALTER TABLE inc_orders %s TRIGGER %I', how, t.tgname);
+    END LOOP;
+END $$;
+SELECT inc_capture_triggers('DISABLE');
+INSERT INTO inc_orders (region, created_at, amount) VALUES ('s', '2026-01-04 11:00+00', 50);
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT last_full_reason LIKE 'a capture trigger on table % is missing or not enabled always' AS says_why
+  FROM reporting.incrementals;
+SELECT inc_capture_triggers('ENABLE ALWAYS');
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT mode FROM reporting.refresh('inc_daily');
+-- disabled, written through and enabled again before any refresh: the
+-- change of the triggers is seen
+SELECT inc_capture_triggers('DISABLE');
+INSERT INTO inc_orders (region, created_at, amount) VALUES ('s', '2026-01-05 11:00+00', 51);
+SELECT inc_capture_triggers('ENABLE ALWAYS');
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 
 -- a change of another source recomputes everything, and says why
@@ -150,3 +183,4 @@ SELECT reporting.unregister('inc_daily');
 DROP TABLE inc_daily;
 DROP TABLE inc_orders, inc_regions;
 DROP FUNCTION inc_shift();
+DROP FUNCTION inc_capture_triggers(text);

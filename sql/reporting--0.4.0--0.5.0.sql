@@ -121,7 +121,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'reporting_capture';
 COMMENT ON FUNCTION reporting._capture() IS
-    'Internal: AFTER ROW trigger on the fact table of an incremental report (arguments: the report''s OID, the time column); notes the time values written for the commit to publish.';
+    'Internal: BEFORE INSERT and AFTER UPDATE OR DELETE row trigger on the fact table of an incremental report (arguments: the report''s OID, the time column); notes the time values written for the commit to publish.';
 
 CREATE FUNCTION reporting._guard()
 RETURNS trigger
@@ -236,16 +236,19 @@ $$;
 
 -- A fingerprint of what the query reads: every relation and its family,
 -- with its relfilenode (TRUNCATE, rewrites) and the catalog rows DDL
--- rewrites (ALTER, ATTACH/DETACH, CREATE OR REPLACE VIEW).
+-- rewrites (ALTER, ATTACH/DETACH, CREATE OR REPLACE VIEW, and any change of
+-- a trigger: a capture trigger disabled, written through, enabled again).
 CREATE FUNCTION reporting._incremental_fingerprint(report pg_catalog.regclass)
 RETURNS pg_catalog.text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.md5(pg_catalog.string_agg(
-               pg_catalog.format('%s:%s:%s:%s', c.oid, c.relfilenode, c.xmin,
+               pg_catalog.format('%s:%s:%s:%s:%s', c.oid, c.relfilenode, c.xmin,
                    (SELECT pg_catalog.string_agg(r.xmin::pg_catalog.text, ',' ORDER BY r.oid)
-                      FROM pg_catalog.pg_rewrite r WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid)),
+                      FROM pg_catalog.pg_rewrite r WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid),
+                   (SELECT pg_catalog.string_agg(t.xmin::pg_catalog.text, ',' ORDER BY t.oid)
+                      FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid)),
                ';' ORDER BY c.oid))
       FROM (SELECT DISTINCT f.f
               FROM reporting.incrementals i
@@ -285,13 +288,26 @@ BEGIN
     FOR member IN SELECT m FROM reporting._fact_members(i.fact) m
                    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m::pg_catalog.oid
                   WHERE c.relkind OPERATOR(pg_catalog.=) 'r' LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                        WHERE t.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
-                          AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
-                          AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
-                          AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
-                              OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.text) THEN
-            RETURN pg_catalog.format('the capture trigger on table %s is missing or not enabled always', member);
+        -- both capture triggers (tgtype: 7 is BEFORE ROW INSERT, 25 AFTER
+        -- ROW UPDATE OR DELETE), enabled always, for this report
+        IF (SELECT pg_catalog.count(DISTINCT t.tgtype) FROM pg_catalog.pg_trigger t
+             WHERE t.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
+               AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
+               AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
+               AND t.tgtype OPERATOR(pg_catalog.=) ANY (ARRAY[7, 25]::pg_catalog.int2[])
+               AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+                   OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.text) OPERATOR(pg_catalog.<>) 2 THEN
+            RETURN pg_catalog.format('a capture trigger on table %s is missing or not enabled always', member);
+        END IF;
+        -- a BEFORE INSERT row trigger firing after the capture could change the row
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid OPERATOR(pg_catalog.=) member::pg_catalog.oid
+                      AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+                      AND t.tgfoid OPERATOR(pg_catalog.<>) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
+                      AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7) OPERATOR(pg_catalog.=) 7
+                      AND t.tgname::pg_catalog.text COLLATE "C" OPERATOR(pg_catalog.>)
+                          ('~reporting_capture_' OPERATOR(pg_catalog.||) $1::pg_catalog.oid) COLLATE "C") THEN
+            RETURN pg_catalog.format('a BEFORE INSERT trigger on table %s fires after the capture', member);
         END IF;
     END LOOP;
     -- a change of any other source: compare with the last successful run
@@ -500,11 +516,19 @@ BEGIN
     -- the capture trigger blocks the fact table's writers until this
     -- transaction ends; never wait for them for long
     PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
-    EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s'
+    -- BEFORE INSERT, named to fire after every other BEFORE INSERT trigger
+    -- (the refresh checks that none sorts after it); AFTER UPDATE OR DELETE
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT ON %s'
+                              ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
+                              '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
+                              rel::pg_catalog.oid::pg_catalog.text, col);
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s'
                               ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
                               'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
                               rel::pg_catalog.oid::pg_catalog.text, col);
     FOR a IN SELECT m FROM reporting._fact_members(fact) m LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
+                                  '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
                                   'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
     END LOOP;

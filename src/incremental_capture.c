@@ -6,14 +6,23 @@
  *
  * Writers
  * -------
- * Each incremental report puts one AFTER ROW trigger on its fact table
- * (reporting._capture, ENABLE ALWAYS so that replicas and
+ * Each incremental report puts two row triggers running reporting._capture
+ * on its fact table (ENABLE ALWAYS so that replicas and
  * session_replication_role = replica are seen too; cloned by PostgreSQL
- * onto every partition, present and future).  An AFTER trigger sees the row
- * as stored, after every BEFORE trigger changed it; it fires for INSERT
- * (the new row), UPDATE (old and new), DELETE (the old row), COPY and rows
- * routed into partitions, and for both halves of an UPDATE that moves a row
- * between partitions.  It appends the value to a per-transaction set of at
+ * onto every partition, present and future):
+ *	- BEFORE INSERT, named "~reporting_capture_<report>" so that it sorts
+ *	  (fires) after every BEFORE INSERT trigger with an ASCII name: it sees
+ *	  the row as it will be stored; a refresh that finds a BEFORE INSERT row
+ *	  trigger sorting after it recomputes everything.  A BEFORE trigger
+ *	  costs an INSERT far less than an AFTER one (no queued event, no
+ *	  second fetch of the row): measured by bench/writers_callgrind,
+ *	  131,273 instructions per single-row INSERT with AFTER ROW against
+ *	  125,559 without capture (4.4 %), 128,874 with BEFORE INSERT (2.6 %);
+ *	- AFTER UPDATE OR DELETE, which sees the old row as stored and the new
+ *	  one as stored after every BEFORE trigger.
+ * Together they see INSERT (the new row), UPDATE (old and new), DELETE (the
+ * old row), COPY, rows routed into partitions and both halves of an UPDATE
+ * that moves a row between partitions.  Each value goes into a per-transaction set of at
  * most CAPTURE_TXN_RANGES closed ranges per report; when the set is full,
  * the two closest ranges are merged: ranges widen, values are never lost.
  *
@@ -331,8 +340,8 @@ capture_slot(Oid report, TupleTableSlot *slot, AttrNumber attnum, Oid type)
 /*
  * reporting._capture() RETURNS trigger
  *
- * AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW on a fact table, with
- * two arguments: the OID of the incremental report, and the name of the
+ * BEFORE INSERT, and AFTER UPDATE OR DELETE, ... FOR EACH ROW on a fact
+ * table, with two arguments: the OID of the incremental report, and the name of the
  * time column.  Notes the old and new values of the column for the commit
  * to publish.  Never raises for a write: a column it cannot find (dropped,
  * renamed) is the refresh's business (it recomputes everything).  Raises
@@ -346,22 +355,26 @@ reporting_capture(PG_FUNCTION_ARGS)
 	AttrNumber	attnum;
 	Oid			type;
 	Oid			report;
+	Datum		result;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs != 2)
+		trigdata->tg_trigger->tgnargs != 2 ||
+		(TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+		 !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("reporting._capture() must be called as an AFTER ROW trigger with two arguments")));
+				 errmsg("reporting._capture() must be called as a BEFORE INSERT or AFTER ROW trigger with two arguments")));
+	/* a BEFORE trigger returns the row unchanged; an AFTER one, anything */
+	result = PointerGetDatum(trigdata->tg_trigtuple);
 	if (capture_shared == NULL)
-		return PointerGetDatum(NULL);	/* not preloaded: refreshes are full */
+		return result;			/* not preloaded: refreshes are full */
 	event = trigdata->tg_event;
 	report = (Oid) strtoul(trigdata->tg_trigger->tgargs[0], NULL, 10);
 	capture_column(trigdata, &attnum, &type);
 	if (attnum == InvalidAttrNumber ||
 		(type != TIMESTAMPTZOID && type != TIMESTAMPOID && type != DATEOID))
-		return PointerGetDatum(NULL);
+		return result;
 	if (TRIGGER_FIRED_BY_INSERT(event))
 		capture_slot(report, trigdata->tg_trigslot, attnum, type);
 	else if (TRIGGER_FIRED_BY_DELETE(event))
@@ -371,7 +384,7 @@ reporting_capture(PG_FUNCTION_ARGS)
 		capture_slot(report, trigdata->tg_trigslot, attnum, type);
 		capture_slot(report, trigdata->tg_newslot, attnum, type);
 	}
-	return PointerGetDatum(NULL);
+	return result;
 }
 
 /* Add one range with a stamp to a shared entry, widening when it is full. */
