@@ -33,6 +33,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "incremental.h"
 #include "reporting.h"
 
 /*
@@ -52,7 +53,7 @@ reporting_check_manageable(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 
 	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_MATVIEW)
+	if (relkind != RELKIND_MATVIEW && !reporting_is_incremental(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a materialized view",

@@ -11,7 +11,8 @@
  * refreshes work without preloading.
  *
  * Hooks (installed once, while preloading, each chained to the previous one):
- *	shmem_request, shmem_startup	tracker (tracking.c), then workers
+ *	shmem_request, shmem_startup	tracker (tracking.c), capture
+ *									(incremental_capture.c), then workers
  *									(worker_state.c, running.c)
  *	ExecutorStart, ExecutorEnd		tracking notes the plan's result relations
  *									(again at the end: a refresh inside the
@@ -20,7 +21,8 @@
  *									command; lifecycle.c wraps it (DROP DATABASE
  *									& co); tracking notes REFRESH after it
  *	object_access (OAT_DROP)		tracking notes dropped relations and databases
- * and one transaction callback (always): tracking, then the workers' wake-ups.
+ * and one transaction callback (always): tracking, the incremental capture
+ * (incremental_capture.c), then the workers' wake-ups.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +41,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
+#include "incremental.h"
 #include "reporting.h"
 #include "run_generations.h"
 #include "worker_slots.h"
@@ -76,6 +79,7 @@ reporting_shmem_request(void)
 		prev_shmem_request_hook();
 	reporting_tracking_shmem_request();
 	reporting_run_generations_shmem_request();
+	reporting_capture_shmem_request();
 	reporting_workers_shmem_request();
 	reporting_slots_shmem_request();
 }
@@ -89,6 +93,7 @@ reporting_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	reporting_tracking_shmem_startup();
 	reporting_run_generations_shmem_startup();
+	reporting_capture_shmem_startup();
 	reporting_workers_shmem_startup();
 	reporting_slots_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
@@ -171,6 +176,7 @@ reporting_xact_callback(XactEvent event, void *arg)
 {
 	reporting_tracking_xact_event(event);
 	reporting_run_generations_xact_event(event);
+	reporting_capture_xact_event(event);
 	reporting_workers_xact_event(event);
 }
 
@@ -251,6 +257,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		reporting_tracking_define_gucs();
+		reporting_capture_define_gucs();
 		install_hooks();
 		reporting_register_launcher();
 	}

@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
+#include "incremental.h"
 #include "reporting.h"
 #include "settings.h"
 #include "reporting_view.h"
@@ -282,12 +283,32 @@ run_refresh_statement(const ReportingView *view, bool concurrently)
 }
 
 /*
- * Refresh the view as its owner, with the owner's login defaults for the
- * settings that change results (settings.c), under the refresh deadline.
- * Returns the rows the view holds now.
+ * The refresh of an incremental report: the statement incremental.c armed
+ * (SPI connected).  Returns the rows the report holds now.
  */
 static uint64
-refresh_as_owner(const ReportingView *view, bool concurrently)
+run_incremental_statement(const ReportingView *view, const char *sql)
+{
+	bool		isnull;
+
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "could not run \"%s\"", sql);
+	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s", view->qualified_name),
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the rows of %s", view->display_name);
+	return (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											   1, &isnull));
+}
+
+/*
+ * Refresh the view as its owner, with the owner's login defaults for the
+ * settings that change results (settings.c), under the refresh deadline:
+ * REFRESH MATERIALIZED VIEW, or for an incremental report the statement
+ * incremental.c armed (incremental_sql).  Returns the rows the view holds
+ * now.
+ */
+static uint64
+refresh_as_owner(const ReportingView *view, bool concurrently, const char *incremental_sql)
 {
 	Oid			owner = view->owner;
 	Oid			save_userid;
@@ -312,7 +333,9 @@ refresh_as_owner(const ReportingView *view, bool concurrently)
 	last_refresh_timed_out = false;
 	PG_TRY();
 	{
-		rows = run_refresh_statement(view, concurrently);
+		rows = incremental_sql != NULL ?
+			run_incremental_statement(view, incremental_sql) :
+			run_refresh_statement(view, concurrently);
 	}
 	PG_CATCH();
 	{
@@ -498,6 +521,7 @@ reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
 	bool		was_populated;
 	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
+	bool		incremental = reporting_is_incremental(relid);
 
 	reporting_check_not_in_recovery();
 	memset(result, 0, sizeof(*result));
@@ -519,7 +543,7 @@ reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
 	{
 		capture_tracking(relid, &result->tracking, outer);
 		/* the snapshot REFRESH uses is taken after this lock, and after the capture */
-		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 ?
+		LockRelationOid(relid, strcmp(mode, "concurrently") == 0 || incremental ?
 						ExclusiveLock : AccessExclusiveLock);
 		/*
 		 * The owner cannot change while we hold the lock: read it again, and
@@ -532,7 +556,10 @@ reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
 		reporting_check_refresh_allowed(relid, view->reg.owner, requester,
 										strcmp(origin, "manual") == 0);
 		was_populated = view->populated;
-		result->rows = (int64) refresh_as_owner(view, strcmp(mode, "concurrently") == 0);
+		result->rows = (int64) refresh_as_owner(view, strcmp(mode, "concurrently") == 0,
+												incremental ?
+												reporting_incremental_arm(relid, &result->tracking,
+																		  result->mode) : NULL);
 		result->finished_at = GetCurrentTimestamp();
 		view->populated = true;
 		/* what registration could not check on an empty view */

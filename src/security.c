@@ -45,6 +45,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "incremental.h"
 #include "reporting.h"
 
 PG_FUNCTION_INFO_V1(reporting_grant_refresh);
@@ -195,7 +196,7 @@ void
 reporting_check_refreshable(Oid relid)
 {
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) &&
-		get_rel_relkind(relid) == RELKIND_MATVIEW &&
+		(get_rel_relkind(relid) == RELKIND_MATVIEW || reporting_is_incremental(relid)) &&
 		!pg_class_ownercheck(relid, GetUserId()) &&
 		has_refresh_grant(relid, GetUserId()))
 		return;

@@ -1,0 +1,633 @@
+/*-------------------------------------------------------------------------
+ *
+ * incremental.c
+ *		Incremental reports: a table whose rows the extension keeps equal to
+ *		a query over one fact table's time range, recomputing only the
+ *		buckets that changed (see "Incremental reports" in DESIGN.md).
+ *
+ * reporting.create_incremental (SQL, in the upgrade script) creates the
+ * table, its guard, the capture trigger on the fact table
+ * (incremental_capture.c), records the report here and registers it; its
+ * first refresh fills it.  A refresh of a registered report reaches this
+ * file through one hook point in refresh.c: reporting_incremental_arm()
+ * returns the statement that refresh.c runs as the report's owner, with the
+ * owner's settings and the report's statement timeout, instead of REFRESH
+ * MATERIALIZED VIEW.  That statement, CALL reporting._refresh_incremental(),
+ * refuses to run unless it was armed for that report in this backend.
+ *
+ * A refresh:
+ *	1. claims the dirty ranges (before any snapshot it takes);
+ *	2. recomputes everything when the claim says so (restart, PREPARE),
+ *	   when a table or view the query reads changed other than through the
+ *	   fact table, was altered, truncated, attached or detached (a
+ *	   fingerprint of their relfilenodes and catalog rows), when a capture
+ *	   trigger is missing or disabled, or when the dirty buckets exceed the
+ *	   report's full_refresh_above share of its buckets;
+ *	3. otherwise, per merged range of dirty buckets, deletes the report's
+ *	   rows in it and inserts the query's rows for it (the fact range
+ *	   reaching lookback buckets further back);
+ *	all in the refreshing transaction, so readers see the old rows or the
+ *	new, never a mix, and are never blocked (DELETE and INSERT take ROW
+ *	EXCLUSIVE; refresh.c holds EXCLUSIVE on the report, which readers do not
+ *	conflict with).
+ *
+ * Writes into the report by anyone else are refused by a statement trigger
+ * (reporting._guard) that lets through only the statements this file runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/plancache.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "incremental.h"
+
+PG_FUNCTION_INFO_V1(reporting_analyze_incremental);
+PG_FUNCTION_INFO_V1(reporting_refresh_incremental);
+PG_FUNCTION_INFO_V1(reporting_guard);
+PG_FUNCTION_INFO_V1(reporting_last_buckets);
+
+/* the report an armed refresh may recompute, and where it says what it did */
+static Oid	incr_armed = InvalidOid;
+static ReportingTracking *incr_tracking = NULL;
+static char *incr_mode = NULL;
+
+/* the report whose rows this backend is writing right now */
+static Oid	incr_writing = InvalidOid;
+
+/* what this backend's latest incremental refresh did, for reporting.runs */
+static Oid	incr_last_report = InvalidOid;
+static int64 incr_last_buckets = 0;
+
+/* one incremental report, as reporting.incrementals records it */
+typedef struct IncrementalDef
+{
+	char	   *query;
+	Oid			time_type;
+	char	   *bucket_column;
+	Oid			bucket_type;
+	char	   *time_zone;
+	double		full_above;
+} IncrementalDef;
+
+/* what a walk over the query found */
+typedef struct AnalyzeWalk
+{
+	List	   *relids;
+	bool		param1;
+	bool		param2;
+} AnalyzeWalk;
+
+/* Note relations and the two parameters, through subqueries and sublinks. */
+static bool
+analyze_walker(Node *node, AnalyzeWalk *walk)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, analyze_walker, walk,
+								 QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			walk->relids = list_append_unique_oid(walk->relids, rte->relid);
+		return false;
+	}
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+	{
+		if (((Param *) node)->paramid == 1)
+			walk->param1 = true;
+		if (((Param *) node)->paramid == 2)
+			walk->param2 = true;
+		return false;
+	}
+	return expression_tree_walker(node, analyze_walker, walk);
+}
+
+/*
+ * reporting._analyze_incremental(query text, time_type regtype)
+ *		RETURNS TABLE(relations regclass[], uses_range bool,
+ *					  column_names text[], column_types text[])
+ *
+ * What create_incremental needs to know of a query with $1 and $2 of
+ * time_type: every relation it reads, views expanded (the views too), whether
+ * it uses both parameters, and its output columns with their types (as
+ * format_type prints them, with a COLLATE clause when not the type's
+ * default).  Parsing is done as the caller.  Raises what parsing raises
+ * (42601, 42P01, 42P18, ...) and 42P10 for a query that returns no columns.
+ */
+Datum
+reporting_analyze_incremental(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			types[2];
+	SPIPlanPtr	plan;
+	List	   *sources;
+	ListCell   *lc;
+	AnalyzeWalk walk = {NIL, false, false};
+	TupleDesc	result = NULL;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	Datum	   *rels,
+			   *names,
+			   *typs;
+	int			i;
+
+	types[0] = types[1] = PG_GETARG_OID(1);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	SPI_connect();
+	plan = SPI_prepare(query, 2, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	foreach(lc, sources)
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+		ListCell   *lq;
+
+		if (ps->resultDesc)
+			result = CreateTupleDescCopy(ps->resultDesc);
+		foreach(lq, ps->query_list)
+			(void) analyze_walker((Node *) lfirst(lq), &walk);
+	}
+	if (list_length(sources) != 1 || result == NULL || result->natts == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("the query of an incremental report must be one SELECT that returns columns")));
+
+	rels = palloc(sizeof(Datum) * Max(1, list_length(walk.relids)));
+	i = 0;
+	foreach(lc, walk.relids)
+		rels[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	names = palloc(sizeof(Datum) * result->natts);
+	typs = palloc(sizeof(Datum) * result->natts);
+	for (i = 0; i < result->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(result, i);
+		char	   *type = format_type_with_typemod(att->atttypid, att->atttypmod);
+
+		if (OidIsValid(att->attcollation) &&
+			att->attcollation != get_typcollation(att->atttypid))
+			type = psprintf("%s COLLATE %s", type,
+							generate_collation_name(att->attcollation));
+		names[i] = CStringGetTextDatum(NameStr(att->attname));
+		typs[i] = CStringGetTextDatum(type);
+	}
+	SPI_finish();
+
+	values[0] = PointerGetDatum(construct_array(rels, list_length(walk.relids),
+												REGCLASSOID, sizeof(Oid), true,
+												TYPALIGN_INT));
+	values[1] = BoolGetDatum(walk.param1 && walk.param2);
+	values[2] = PointerGetDatum(construct_array(names, result->natts, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(typs, result->natts, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	tupdesc = BlessTupleDesc(tupdesc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Run one read of the extension's tables as its owner; returns rows. */
+static uint64
+catalog_query(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			  const char *nulls, bool read_only)
+{
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+	int			rc;
+
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	return SPI_processed;
+}
+
+/*
+ * True when relid is a table recorded as an incremental report (on SQL
+ * objects that know of them).  Used by the checks every entry point makes,
+ * so it costs a syscache test for anything but a plain table.
+ */
+bool
+reporting_is_incremental(Oid relid)
+{
+	Oid			nsp;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	if (get_rel_relkind(relid) != RELKIND_RELATION)
+		return false;
+	nsp = get_namespace_oid(REPORTING_SCHEMA_NAME, true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("incrementals", nsp)))
+		return false;
+	SPI_connect();
+	found = catalog_query("SELECT 1 FROM reporting.incrementals"
+						  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+						  1, argtypes, values, NULL, true) > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * The hook point of refresh.c: arm the refresh of the incremental report
+ * relid and return the statement to run as its owner.  tracking holds the
+ * generations refresh.c read for this run; mode (16 bytes) receives
+ * "incremental" or "full".
+ */
+char *
+reporting_incremental_arm(Oid relid, ReportingTracking *tracking, char *mode)
+{
+	incr_armed = relid;
+	incr_tracking = tracking;
+	incr_mode = mode;
+	return psprintf("CALL reporting._refresh_incremental(%u)", relid);
+}
+
+/* Load a report's definition (SPI connected). */
+static void
+load_definition(Oid relid, IncrementalDef *def)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (catalog_query("SELECT query, time_type::pg_catalog.oid, bucket_column::pg_catalog.text,"
+					  " bucket_type::pg_catalog.oid, time_zone, full_refresh_above"
+					  " FROM reporting.incrementals"
+					  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					  1, argtypes, values, NULL, true) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not an incremental report",
+						reporting_display_name(relid))));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	def->query = SPI_getvalue(tup, desc, 1);
+	def->time_type = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	def->bucket_column = SPI_getvalue(tup, desc, 3);
+	def->bucket_type = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+	def->time_zone = SPI_getvalue(tup, desc, 5);
+	def->full_above = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+}
+
+/*
+ * Why this refresh must recompute everything though the capture has ranges
+ * (see reporting._incremental_obstacle), or NULL.
+ */
+static char *
+obstacle(Oid relid)
+{
+	Oid			argtypes[4] = {OIDOID, REGCLASSARRAYOID, INT8ARRAYOID, BOOLOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		valid = incr_tracking != NULL && incr_tracking->valid;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = valid ? incr_tracking->sources : (Datum) 0;
+	values[2] = valid ? incr_tracking->generations : (Datum) 0;
+	values[3] = BoolGetDatum(valid && incr_tracking->epoch_known);
+	if (!valid)
+		nulls[1] = nulls[2] = 'n';
+	(void) catalog_query("SELECT reporting._incremental_obstacle($1::pg_catalog.regclass, $2, $3, $4)",
+						 4, argtypes, values, nulls, true);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* A captured value as a local timestamp of the report's time zone. */
+static Datum
+local_of(int64 value, const IncrementalDef *def)
+{
+	if (def->time_type == TIMESTAMPTZOID)
+		return DirectFunctionCall2(timestamptz_zone,
+								   CStringGetTextDatum(def->time_zone),
+								   Int64GetDatum(value));
+	return Int64GetDatum(value);	/* timestamp, or a date's midnight */
+}
+
+/* A local timestamp of the report's time zone as a value of the time column's type. */
+static Datum
+fact_value(Datum local, const IncrementalDef *def)
+{
+	if (def->time_type == TIMESTAMPTZOID)
+		return DirectFunctionCall2(timestamp_zone,
+								   CStringGetTextDatum(def->time_zone), local);
+	if (def->time_type == DATEOID)
+		return DirectFunctionCall1(timestamp_date, local);
+	return local;
+}
+
+/* An SQL expression turning the local timestamp $n into the bucket's type. */
+static char *
+bucket_expr(int n, const IncrementalDef *def)
+{
+	if (def->bucket_type == TIMESTAMPTZOID)
+		return psprintf("($%d::pg_catalog.timestamp AT TIME ZONE %s)", n,
+						quote_literal_cstr(def->time_zone));
+	if (def->bucket_type == DATEOID)
+		return psprintf("($%d::pg_catalog.timestamp)::pg_catalog.date", n);
+	return psprintf("$%d::pg_catalog.timestamp", n);
+}
+
+/* Run one statement that writes the report, as the current user (its owner). */
+static uint64
+write_report(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	int			rc;
+
+	incr_writing = relid;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		incr_writing = InvalidOid;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_DELETE && rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write incremental report \"%s\"",
+			 reporting_display_name(relid));
+	return SPI_processed;
+}
+
+/* Delete every row and insert the query's rows over all time. */
+static void
+recompute_all(Oid relid, const IncrementalDef *def, const char *qualified)
+{
+	Oid			argtypes[2] = {def->time_type, def->time_type};
+	Datum		values[2];
+
+	values[0] = fact_value(TimestampGetDatum(DT_NOBEGIN), def);
+	values[1] = fact_value(TimestampGetDatum(DT_NOEND), def);
+	(void) write_report(relid, psprintf("DELETE FROM %s", qualified), 0, NULL, NULL);
+	(void) write_report(relid, psprintf("INSERT INTO %s SELECT * FROM (%s) q",
+										qualified, def->query),
+						2, argtypes, values);
+}
+
+/*
+ * Recompute the buckets [bucket_from, bucket_to) (local timestamps) from
+ * the fact rows in [fact_from, bucket_to).
+ */
+static void
+recompute_range(Oid relid, const IncrementalDef *def, const char *qualified,
+				Datum fact_from, Datum bucket_from, Datum bucket_to)
+{
+	Oid			argtypes[4] = {def->time_type, def->time_type, TIMESTAMPOID, TIMESTAMPOID};
+	Datum		values[4];
+	const char *col = quote_identifier(def->bucket_column);
+
+	values[0] = fact_value(fact_from, def);
+	values[1] = fact_value(bucket_to, def);
+	values[2] = bucket_from;
+	values[3] = bucket_to;
+	(void) write_report(relid,
+						psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.>=) %s"
+								 " AND %s OPERATOR(pg_catalog.<) %s",
+								 qualified, col, bucket_expr(1, def),
+								 col, bucket_expr(2, def)),
+						2, argtypes + 2, values + 2);
+	(void) write_report(relid,
+						psprintf("INSERT INTO %s SELECT * FROM (%s) q"
+								 " WHERE q.%s OPERATOR(pg_catalog.>=) %s"
+								 " AND q.%s OPERATOR(pg_catalog.<) %s",
+								 qualified, def->query, col, bucket_expr(3, def),
+								 col, bucket_expr(4, def)),
+						4, argtypes, values);
+}
+
+/*
+ * The merged ranges of dirty buckets for the claim, with their bucket
+ * counts, into SPI_tuptable (bucket_from, bucket_to, fact_from, buckets),
+ * and the report's bucket count in *total.  Returns the dirty bucket count,
+ * or -1 when a range reaches an infinite time (then only a full recompute
+ * is exact).
+ */
+static int64
+dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
+			  int64 *total, SPITupleTable **ranges)
+{
+	Datum	   *lo = palloc(sizeof(Datum) * Max(1, claim->n));
+	Datum	   *hi = palloc(sizeof(Datum) * Max(1, claim->n));
+	Oid			argtypes[3] = {OIDOID, TIMESTAMPARRAYOID, TIMESTAMPARRAYOID};
+	Datum		values[3];
+	int64		dirty = 0;
+	bool		isnull;
+
+	for (int i = 0; i < claim->n; i++)
+	{
+		if (claim->lo[i] == PG_INT64_MIN || claim->hi[i] == PG_INT64_MAX)
+			return -1;
+		lo[i] = local_of(claim->lo[i], def);
+		hi[i] = local_of(claim->hi[i], def);
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(lo, claim->n, TIMESTAMPOID,
+												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(hi, claim->n, TIMESTAMPOID,
+												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass)",
+						 1, argtypes, values, NULL, false);
+	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		*total = 0;
+	(void) catalog_query("SELECT bucket_from, bucket_to, fact_from, buckets"
+						 " FROM reporting._dirty_buckets($1::pg_catalog.regclass, $2, $3)",
+						 3, argtypes, values, NULL, true);
+	*ranges = SPI_tuptable;
+	for (uint64 r = 0; r < SPI_processed; r++)
+		dirty += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+											 SPI_tuptable->tupdesc, 4, &isnull));
+	return dirty;
+}
+
+/* Record the report's fingerprint and what this refresh did. */
+static void
+record_refresh(Oid relid, const char *kind, int64 buckets, const char *reason)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = Int64GetDatum(buckets);
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[3] = reason ? ' ' : 'n';
+	(void) catalog_query("UPDATE reporting.incrementals"
+						 " SET fingerprint = reporting._incremental_fingerprint(report),"
+						 "     last_kind = $2, last_buckets = $3, last_full_reason = $4"
+						 " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+						 4, argtypes, values, nulls, false);
+	incr_last_report = relid;
+	incr_last_buckets = buckets;
+}
+
+/* True when no prepared transaction is pending in this database. */
+static bool
+no_prepared_transactions(void)
+{
+	return catalog_query("SELECT 1 FROM pg_catalog.pg_prepared_xacts"
+						 " WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+						 0, NULL, NULL, NULL, true) == 0;
+}
+
+/*
+ * CALL reporting._refresh_incremental(report oid)
+ *
+ * Bring the incremental report up to date (see the top of this file).  Runs
+ * only when refresh.c armed it for this report, as the report's owner;
+ * raises 42501 otherwise.
+ */
+Datum
+reporting_refresh_incremental(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	IncrementalDef def;
+	CaptureClaim claim;
+	char	   *reason = NULL;
+	char	   *qualified;
+	int64		total = 0,
+				dirty = 0;
+	SPITupleTable *ranges = NULL;
+	bool		own_snapshot_first;
+	bool		clear_full;
+
+	if (!OidIsValid(incr_armed) || incr_armed != relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("reporting._refresh_incremental() can only be called by a refresh of the report"),
+				 errhint("Call reporting.refresh() on the report instead.")));
+	incr_armed = InvalidOid;
+	/* a snapshot taken before the claim may miss what the claim removes */
+	own_snapshot_first = IsolationUsesXactSnapshot();
+	reporting_capture_claim(relid, &claim);
+
+	SPI_connect();
+	load_definition(relid, &def);
+	qualified = reporting_qualified_name(relid);
+	clear_full = no_prepared_transactions();
+	if (claim.full)
+		reason = pstrdup(claim.why);
+	if (reason == NULL)
+		reason = obstacle(relid);
+	if (reason == NULL)
+	{
+		dirty = dirty_buckets(relid, &def, &claim, &total, &ranges);
+		if (dirty < 0)
+			reason = "a changed row has an infinite time";
+		else if (total > 0 && dirty > 1 && dirty > def.full_above * total)
+			reason = psprintf("%lld of its %lld buckets changed, more than full_refresh_above",
+							  (long long) dirty, (long long) total);
+	}
+	if (reason != NULL)
+	{
+		recompute_all(relid, &def, qualified);
+		(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass)",
+							 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(relid)}, NULL, false);
+		{
+			bool		isnull;
+
+			total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
+			if (isnull)
+				total = 0;
+		}
+		record_refresh(relid, "full", total, reason);
+		strlcpy(incr_mode, "full", 16);
+	}
+	else
+	{
+		for (uint64 r = 0; r < ranges->numvals; r++)
+		{
+			HeapTuple	tup = ranges->vals[r];
+			bool		isnull;
+
+			recompute_range(relid, &def, qualified,
+							SPI_getbinval(tup, ranges->tupdesc, 3, &isnull),
+							SPI_getbinval(tup, ranges->tupdesc, 1, &isnull),
+							SPI_getbinval(tup, ranges->tupdesc, 2, &isnull));
+		}
+		record_refresh(relid, "incremental", dirty, NULL);
+		strlcpy(incr_mode, "incremental", 16);
+	}
+	SPI_finish();
+	if (!own_snapshot_first)
+		reporting_capture_release_at_commit(relid, claim.watermark,
+											reason != NULL && clear_full);
+	PG_RETURN_VOID();
+}
+
+/*
+ * reporting._guard() RETURNS trigger
+ *
+ * BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ... FOR EACH STATEMENT on an
+ * incremental report: refuses every write but the extension's own refresh
+ * (42809, like a write into a materialized view).  A table no longer
+ * recorded as an incremental report (unregistered) is writable again.
+ */
+Datum
+reporting_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reporting._guard() must be called as a trigger")));
+	relid = RelationGetRelid(trigdata->tg_relation);
+	if (incr_writing == relid || !reporting_is_incremental(relid))
+		return PointerGetDatum(NULL);
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("cannot change incremental report \"%s\"",
+					reporting_display_name(relid)),
+			 errdetail("Its rows are written only by its refreshes, from its query."),
+			 errhint("Change the tables its query reads, then call reporting.refresh(); reporting.unregister() makes it a plain table.")));
+	PG_RETURN_NULL();
+}
+
+/*
+ * reporting._last_buckets(report regclass) RETURNS bigint
+ *
+ * The buckets this backend's latest refresh of the incremental report
+ * recomputed (all of them for a full recompute), or NULL when its latest
+ * refresh was of another report: what reporting.runs records with the run.
+ */
+Datum
+reporting_last_buckets(PG_FUNCTION_ARGS)
+{
+	if (incr_last_report != PG_GETARG_OID(0))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(incr_last_buckets);
+}

@@ -1,0 +1,596 @@
+/*-------------------------------------------------------------------------
+ *
+ * incremental_capture.c
+ *		The capture behind incremental reports: which ranges of a fact
+ *		table's time column each committed transaction touched.
+ *
+ * Writers
+ * -------
+ * Each incremental report puts two row triggers running reporting._capture
+ * on its fact table (ENABLE ALWAYS so that replicas and
+ * session_replication_role = replica are seen too; cloned by PostgreSQL
+ * onto every partition, present and future):
+ *	- BEFORE INSERT, named "~reporting_capture_<report>" so that it sorts
+ *	  (fires) after every BEFORE INSERT trigger with an ASCII name: it sees
+ *	  the row as it will be stored; a refresh that finds a BEFORE INSERT row
+ *	  trigger sorting after it recomputes everything.  A BEFORE trigger
+ *	  costs an INSERT far less than an AFTER one (no queued event, no
+ *	  second fetch of the row): measured by bench/writers_callgrind,
+ *	  131,273 instructions per single-row INSERT with AFTER ROW against
+ *	  125,559 without capture (4.4 %), 128,874 with BEFORE INSERT (2.6 %);
+ *	- AFTER UPDATE OR DELETE, which sees the old row as stored and the new
+ *	  one as stored after every BEFORE trigger.
+ * Together they see INSERT (the new row), UPDATE (old and new), DELETE (the
+ * old row), COPY, rows routed into partitions and both halves of an UPDATE
+ * that moves a row between partitions.  Each value goes into a per-transaction set of at
+ * most CAPTURE_TXN_RANGES closed ranges per report; when the set is full,
+ * the two closest ranges are merged: ranges widen, values are never lost.
+ *
+ * At commit (transaction callback, after the commit is visible, like the
+ * generations of tracking.c) the ranges are merged into the report's shared
+ * entry, stamped with a new publication number.  A transaction that aborts
+ * publishes nothing; a subtransaction that aborts leaves its values in
+ * (a needless recompute, never a missed one).  A PREPARE marks the entry
+ * "full": its rows become visible when another backend commits it.
+ *
+ * Refreshes
+ * ---------
+ * A refresh claims the entry's ranges (and the highest publication number,
+ * its watermark) before it takes its snapshot, so any range it does not see
+ * belongs to a commit its snapshot may miss, which stays for the next
+ * refresh.  Only when the refreshing transaction commits are the ranges
+ * stamped at or below the watermark removed; a range widened meanwhile
+ * carries a newer stamp and stays.  A report has no entry after a restart,
+ * until its first refresh makes one: that refresh, and any refresh that
+ * finds the entry marked full, recomputes everything.
+ *
+ * Shared state and locking
+ * ------------------------
+ * CaptureShared and the hash of CaptureEntry are guarded by one LWLock
+ * (tranche "reporting incremental"), held exclusively to publish, claim,
+ * release and create entries: all are short loops over at most
+ * CAPTURE_SHARED_RANGES ranges.
+ *
+ * The idea of dirty time ranges maintained from row changes is the
+ * invalidation log of TimescaleDB's continuous aggregates; nothing is
+ * borrowed from its code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "incremental.h"
+
+PG_FUNCTION_INFO_V1(reporting_capture);
+
+/* ranges one transaction keeps per report before it widens them */
+#define CAPTURE_TXN_RANGES 8
+
+typedef struct CaptureKey
+{
+	Oid			dbid;
+	Oid			report;
+} CaptureKey;
+
+typedef struct CaptureEntry
+{
+	CaptureKey	key;
+	bool		full;			/* recompute everything (a PREPARE) */
+	uint64		full_stamp;		/* publication that set full */
+	int			n;
+	int64		lo[CAPTURE_SHARED_RANGES];
+	int64		hi[CAPTURE_SHARED_RANGES];
+	uint64		stamp[CAPTURE_SHARED_RANGES];	/* latest publication in it */
+} CaptureEntry;
+
+typedef struct CaptureShared
+{
+	LWLock	   *lock;
+	uint64		stamp;			/* publications so far */
+} CaptureShared;
+
+/* one report's values written by the current transaction */
+typedef struct PendingCapture
+{
+	Oid			report;
+	int			n;
+	int64		lo[CAPTURE_TXN_RANGES];
+	int64		hi[CAPTURE_TXN_RANGES];
+} PendingCapture;
+
+/* a claim to release when the refreshing transaction commits */
+typedef struct PendingRelease
+{
+	Oid			report;
+	uint64		watermark;
+	bool		clear_full;
+} PendingRelease;
+
+int			reporting_max_incremental_reports = 1000;
+
+static CaptureShared *capture_shared = NULL;
+static HTAB *capture_hash = NULL;
+
+/* per transaction, in TopTransactionContext */
+static PendingCapture *capture_pending = NULL;
+static int	capture_npending = 0;
+static int	capture_maxpending = 0;
+static PendingRelease *capture_releases = NULL;
+static int	capture_nreleases = 0;
+static int	capture_maxreleases = 0;
+
+/* the column the last trigger call read, per (trigger, relation) */
+static Oid	capture_cached_trigger = InvalidOid;
+static Oid	capture_cached_relation = InvalidOid;
+static AttrNumber capture_cached_attnum = InvalidAttrNumber;
+static Oid	capture_cached_type = InvalidOid;
+
+#define REASON_NO_ENTRY "no change of its fact table was captured since the server started"
+#define REASON_TABLE_FULL "the capture's table is full (raise reporting.max_incremental_reports)"
+#define REASON_PREPARED "a prepared transaction changed its fact table"
+#define REASON_NOT_PRELOADED "changes are captured only when reporting is in shared_preload_libraries"
+
+/* Define reporting.max_incremental_reports (preload only). */
+void
+reporting_capture_define_gucs(void)
+{
+	DefineCustomIntVariable("reporting.max_incremental_reports",
+							"Incremental reports whose changes can be captured, across all databases.",
+							"A report without room is recomputed whole at every refresh.",
+							&reporting_max_incremental_reports,
+							1000, 10, INT_MAX / 2,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+}
+
+/* Request the shared memory and the LWLock (postmaster, preload only). */
+void
+reporting_capture_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(CaptureShared)));
+	RequestAddinShmemSpace(hash_estimate_size(reporting_max_incremental_reports,
+											  sizeof(CaptureEntry)));
+	RequestNamedLWLockTranche("reporting incremental", 1);
+}
+
+/* Create or attach to the shared state.  Called with AddinShmemInitLock held. */
+void
+reporting_capture_shmem_startup(void)
+{
+	HASHCTL		info;
+	bool		found;
+
+	capture_shared = ShmemInitStruct("reporting incremental capture",
+									 sizeof(CaptureShared), &found);
+	if (!found)
+	{
+		capture_shared->lock = &(GetNamedLWLockTranche("reporting incremental"))->lock;
+		capture_shared->stamp = 0;
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(CaptureKey);
+	info.entrysize = sizeof(CaptureEntry);
+	capture_hash = ShmemInitHash("reporting incremental ranges",
+								 reporting_max_incremental_reports,
+								 reporting_max_incremental_reports,
+								 &info, HASH_ELEM | HASH_BLOBS);
+}
+
+/*
+ * Merge the two closest of n sorted-or-not closed ranges into one, so that
+ * one slot frees up; stamps (when given) keep the newer of the two.
+ */
+static void
+merge_closest(int64 *lo, int64 *hi, uint64 *stamp, int n)
+{
+	int			best_a = 0,
+				best_b = 1;
+	uint64		best_gap = PG_UINT64_MAX;
+
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < n; b++)
+		{
+			uint64		gap;
+
+			if (a == b || lo[b] < lo[a])
+				continue;
+			gap = hi[a] >= lo[b] ? 0 : (uint64) lo[b] - (uint64) hi[a];
+			if (gap < best_gap)
+			{
+				best_gap = gap;
+				best_a = a;
+				best_b = b;
+			}
+		}
+	lo[best_a] = Min(lo[best_a], lo[best_b]);
+	hi[best_a] = Max(hi[best_a], hi[best_b]);
+	if (stamp)
+		stamp[best_a] = Max(stamp[best_a], stamp[best_b]);
+	lo[best_b] = lo[n - 1];
+	hi[best_b] = hi[n - 1];
+	if (stamp)
+		stamp[best_b] = stamp[n - 1];
+}
+
+/* The pending set of one report, made on first use. */
+static PendingCapture *
+pending_for(Oid report)
+{
+	MemoryContext old;
+	PendingCapture *p;
+
+	for (int i = 0; i < capture_npending; i++)
+		if (capture_pending[i].report == report)
+			return &capture_pending[i];
+	if (capture_npending == capture_maxpending)
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		capture_maxpending = capture_maxpending ? capture_maxpending * 2 : 4;
+		capture_pending = capture_pending ?
+			repalloc(capture_pending, capture_maxpending * sizeof(PendingCapture)) :
+			palloc(capture_maxpending * sizeof(PendingCapture));
+		MemoryContextSwitchTo(old);
+	}
+	p = &capture_pending[capture_npending++];
+	p->report = report;
+	p->n = 0;
+	return p;
+}
+
+/* Add one value to a report's pending ranges, widening them when full. */
+static void
+pending_add(Oid report, int64 value)
+{
+	PendingCapture *p = pending_for(report);
+
+	for (int i = 0; i < p->n; i++)
+		if (value >= p->lo[i] && value <= p->hi[i])
+			return;
+	p->lo[p->n] = value;
+	p->hi[p->n] = value;
+	p->n++;
+	if (p->n == CAPTURE_TXN_RANGES)
+	{
+		merge_closest(p->lo, p->hi, NULL, p->n);
+		p->n--;
+	}
+}
+
+/*
+ * A time value in capture units: microseconds (UTC for timestamptz, local
+ * for timestamp and date); infinities map to the ends of int64.
+ */
+static int64
+capture_value(Datum d, Oid type)
+{
+	DateADT		date;
+
+	if (type != DATEOID)
+		return DatumGetInt64(d);
+	date = DatumGetDateADT(d);
+	if (DATE_IS_NOBEGIN(date))
+		return PG_INT64_MIN;
+	if (DATE_IS_NOEND(date))
+		return PG_INT64_MAX;
+	return (int64) date * USECS_PER_DAY;
+}
+
+/* The time column's number and type in rel, by the name the trigger gives. */
+static void
+capture_column(TriggerData *trigdata, AttrNumber *attnum, Oid *type)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *name = trigdata->tg_trigger->tgargs[1];
+
+	if (capture_cached_trigger == trigdata->tg_trigger->tgoid &&
+		capture_cached_relation == RelationGetRelid(rel))
+	{
+		*attnum = capture_cached_attnum;
+		*type = capture_cached_type;
+		return;
+	}
+	*attnum = InvalidAttrNumber;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+		{
+			*attnum = att->attnum;
+			*type = att->atttypid;
+			break;
+		}
+	}
+	if (*attnum == InvalidAttrNumber)
+		*type = InvalidOid;
+	capture_cached_trigger = trigdata->tg_trigger->tgoid;
+	capture_cached_relation = RelationGetRelid(rel);
+	capture_cached_attnum = *attnum;
+	capture_cached_type = *type;
+}
+
+/* Note the time value of one stored row (a slot), unless it is NULL. */
+static void
+capture_slot(Oid report, TupleTableSlot *slot, AttrNumber attnum, Oid type)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnum, &isnull);
+
+	if (!isnull)
+		pending_add(report, capture_value(d, type));
+}
+
+/*
+ * reporting._capture() RETURNS trigger
+ *
+ * BEFORE INSERT, and AFTER UPDATE OR DELETE, ... FOR EACH ROW on a fact
+ * table, with two arguments: the OID of the incremental report, and the name of the
+ * time column.  Notes the old and new values of the column for the commit
+ * to publish.  Never raises for a write: a column it cannot find (dropped,
+ * renamed) is the refresh's business (it recomputes everything).  Raises
+ * 39P01 when not called as such a trigger.
+ */
+Datum
+reporting_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+	AttrNumber	attnum;
+	Oid			type;
+	Oid			report;
+	Datum		result;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 2 ||
+		(TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+		 !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reporting._capture() must be called as a BEFORE INSERT or AFTER ROW trigger with two arguments")));
+	/* a BEFORE trigger returns the row unchanged; an AFTER one, anything */
+	result = PointerGetDatum(trigdata->tg_trigtuple);
+	if (capture_shared == NULL)
+		return result;			/* not preloaded: refreshes are full */
+	event = trigdata->tg_event;
+	report = (Oid) strtoul(trigdata->tg_trigger->tgargs[0], NULL, 10);
+	capture_column(trigdata, &attnum, &type);
+	if (attnum == InvalidAttrNumber ||
+		(type != TIMESTAMPTZOID && type != TIMESTAMPOID && type != DATEOID))
+		return result;
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		capture_slot(report, trigdata->tg_trigslot, attnum, type);
+	else if (TRIGGER_FIRED_BY_DELETE(event))
+		capture_slot(report, trigdata->tg_trigslot, attnum, type);
+	else if (TRIGGER_FIRED_BY_UPDATE(event))
+	{
+		capture_slot(report, trigdata->tg_trigslot, attnum, type);
+		capture_slot(report, trigdata->tg_newslot, attnum, type);
+	}
+	return result;
+}
+
+/* Add one range with a stamp to a shared entry, widening when it is full. */
+static void
+entry_add(CaptureEntry *entry, int64 lo, int64 hi, uint64 stamp)
+{
+	for (int i = 0; i < entry->n; i++)
+		if (lo >= entry->lo[i] && hi <= entry->hi[i])
+		{
+			entry->stamp[i] = stamp;
+			return;
+		}
+	entry->lo[entry->n] = lo;
+	entry->hi[entry->n] = hi;
+	entry->stamp[entry->n] = stamp;
+	entry->n++;
+	if (entry->n == CAPTURE_SHARED_RANGES)
+	{
+		merge_closest(entry->lo, entry->hi, entry->stamp, entry->n);
+		entry->n--;
+	}
+}
+
+/*
+ * Publish the committed transaction's ranges (or, for a PREPARE, mark the
+ * reports full).  Reports without an entry have had no refresh since the
+ * server started: their next refresh recomputes everything anyway.
+ */
+static void
+publish(bool prepared)
+{
+	uint64		stamp;
+
+	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
+	stamp = ++capture_shared->stamp;
+	for (int i = 0; i < capture_npending; i++)
+	{
+		PendingCapture *p = &capture_pending[i];
+		CaptureKey	key = {MyDatabaseId, p->report};
+		CaptureEntry *entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
+
+		if (entry == NULL)
+			continue;
+		if (prepared)
+		{
+			entry->full = true;
+			entry->full_stamp = stamp;
+			continue;
+		}
+		for (int r = 0; r < p->n; r++)
+			entry_add(entry, p->lo[r], p->hi[r], stamp);
+	}
+	LWLockRelease(capture_shared->lock);
+}
+
+/* Remove what committed refreshes claimed. */
+static void
+release_claims(void)
+{
+	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < capture_nreleases; i++)
+	{
+		PendingRelease *rel = &capture_releases[i];
+		CaptureKey	key = {MyDatabaseId, rel->report};
+		CaptureEntry *entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
+		int			kept = 0;
+
+		if (entry == NULL)
+			continue;
+		for (int r = 0; r < entry->n; r++)
+		{
+			if (entry->stamp[r] <= rel->watermark)
+				continue;
+			entry->lo[kept] = entry->lo[r];
+			entry->hi[kept] = entry->hi[r];
+			entry->stamp[kept] = entry->stamp[r];
+			kept++;
+		}
+		entry->n = kept;
+		if (rel->clear_full && entry->full && entry->full_stamp <= rel->watermark)
+			entry->full = false;
+	}
+	LWLockRelease(capture_shared->lock);
+}
+
+/* Forget the transaction's sets (their memory goes with the transaction). */
+static void
+forget_transaction(void)
+{
+	capture_pending = NULL;
+	capture_npending = capture_maxpending = 0;
+	capture_releases = NULL;
+	capture_nreleases = capture_maxreleases = 0;
+	capture_cached_trigger = InvalidOid;
+	capture_cached_relation = InvalidOid;
+}
+
+/*
+ * The transaction callback's half: publish at commit, mark at PREPARE,
+ * release committed claims, forget at the end of every transaction.
+ */
+void
+reporting_capture_xact_event(XactEvent event)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (capture_shared != NULL && capture_npending > 0 &&
+				TransactionIdIsValid(GetTopTransactionIdIfAny()))
+				publish(false);
+			if (capture_shared != NULL && capture_nreleases > 0)
+				release_claims();
+			break;
+		case XACT_EVENT_PREPARE:
+			if (capture_shared != NULL && capture_npending > 0)
+				publish(true);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			break;
+		default:
+			return;
+	}
+	forget_transaction();
+}
+
+/*
+ * What the next refresh of report must recompute, read before the refresh
+ * takes its snapshot: the dirty ranges (capture units, see capture_value)
+ * and the watermark to release at commit, or full with the reason.  Makes
+ * the report's entry when it has none (then the claim is full).  Raises
+ * nothing.
+ */
+void
+reporting_capture_claim(Oid report, CaptureClaim *claim)
+{
+	CaptureKey	key = {MyDatabaseId, report};
+	CaptureEntry *entry;
+	bool		found = false;
+
+	memset(claim, 0, sizeof(*claim));
+	if (capture_shared == NULL)
+	{
+		claim->full = true;
+		claim->why = REASON_NOT_PRELOADED;
+		return;
+	}
+	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
+	claim->watermark = capture_shared->stamp;
+	entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		found = true;
+	else if (hash_get_num_entries(capture_hash) < reporting_max_incremental_reports)
+		entry = hash_search(capture_hash, &key, HASH_ENTER_NULL, &found);
+	if (entry == NULL)
+	{
+		claim->full = true;
+		claim->why = REASON_TABLE_FULL;
+	}
+	else if (!found)
+	{
+		/* a new entry: nothing was captured before it */
+		entry->full = false;
+		entry->full_stamp = 0;
+		entry->n = 0;
+		claim->full = true;
+		claim->why = REASON_NO_ENTRY;
+	}
+	else
+	{
+		if (entry->full)
+		{
+			claim->full = true;
+			claim->why = REASON_PREPARED;
+		}
+		claim->n = entry->n;
+		memcpy(claim->lo, entry->lo, sizeof(int64) * entry->n);
+		memcpy(claim->hi, entry->hi, sizeof(int64) * entry->n);
+	}
+	LWLockRelease(capture_shared->lock);
+}
+
+/*
+ * Remove the ranges a refresh claimed (stamped at or below watermark) once
+ * its transaction commits; clear_full also clears a "full" mark set before
+ * the claim.  Nothing happens if the transaction aborts.
+ */
+void
+reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_full)
+{
+	MemoryContext old;
+
+	if (capture_shared == NULL)
+		return;
+	if (capture_nreleases == capture_maxreleases)
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		capture_maxreleases = capture_maxreleases ? capture_maxreleases * 2 : 4;
+		capture_releases = capture_releases ?
+			repalloc(capture_releases, capture_maxreleases * sizeof(PendingRelease)) :
+			palloc(capture_maxreleases * sizeof(PendingRelease));
+		MemoryContextSwitchTo(old);
+	}
+	capture_releases[capture_nreleases].report = report;
+	capture_releases[capture_nreleases].watermark = watermark;
+	capture_releases[capture_nreleases].clear_full = clear_full;
+	capture_nreleases++;
+}
