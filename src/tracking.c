@@ -69,6 +69,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_subscription_rel.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -144,6 +145,13 @@ static int	maxpending = 0;
 
 /* a statement that can change every report's result ran (see note_ddl) */
 static bool results_ddl = false;
+/*
+ * Where that DDL changes results: this database (InvalidOid, the default),
+ * another one (ALTER DATABASE other SET, ALTER ROLE ... IN DATABASE other
+ * SET), or every database (ALTER ROLE ... SET without IN DATABASE).
+ */
+static Oid	results_ddl_database = InvalidOid;
+static bool results_ddl_everywhere = false;
 
 /* relations and databases dropped by the current transaction */
 static OidSet dropped_relations = {NULL, 0, 0};
@@ -426,6 +434,42 @@ ddl_changes_results(Node *parsetree)
 }
 
 /*
+ * A setting's default changed for a role or a database (TimeZone,
+ * search_path, ...): the refreshes of reports owned there now run with it,
+ * in whichever database it applies to (see settings.c).
+ */
+static void
+note_settings_scope(Node *parsetree)
+{
+	const char *dbname = NULL;
+
+	if (IsA(parsetree, AlterRoleSetStmt))
+	{
+		dbname = ((AlterRoleSetStmt *) parsetree)->database;
+		if (dbname == NULL)
+		{
+			results_ddl_everywhere = true;
+			return;
+		}
+	}
+	else if (IsA(parsetree, AlterDatabaseSetStmt))
+		dbname = ((AlterDatabaseSetStmt *) parsetree)->dbname;
+	else
+		return;
+	{
+		Oid			dboid = get_database_oid(dbname, true);
+
+		if (OidIsValid(dboid) && dboid != MyDatabaseId)
+		{
+			/* two databases in one transaction: every database */
+			if (OidIsValid(results_ddl_database) && results_ddl_database != dboid)
+				results_ddl_everywhere = true;
+			results_ddl_database = dboid;
+		}
+	}
+}
+
+/*
  * ALTER TABLE subcommands that move rows in or out of what a parent holds:
  * ATTACH / DETACH PARTITION (stmt->relation is the parent) and INHERIT /
  * NO INHERIT (stmt->relation is the child, the parent is the argument).
@@ -483,7 +527,10 @@ reporting_note_utility(Node *parsetree, bool finished)
 		return;
 	}
 	if (ddl_changes_results(parsetree))
+	{
 		results_ddl = true;
+		note_settings_scope(parsetree);
+	}
 	switch (nodeTag(parsetree))
 	{
 		case T_CopyStmt:
@@ -609,7 +656,9 @@ publish_commit(void)
 
 /*
  * DDL that can change every report's result committed: bump every entry of
- * this database (see ddl_changes_results), holding the lock shared.
+ * this database (see ddl_changes_results), of the other database whose
+ * settings changed, or of every database after a role's setting changed
+ * everywhere; holding the lock shared.
  */
 static void
 publish_ddl(void)
@@ -622,7 +671,8 @@ publish_ddl(void)
 	hash_seq_init(&scan, tracker_hash);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->key.dbid != MyDatabaseId)
+		if (!results_ddl_everywhere && entry->key.dbid != MyDatabaseId &&
+			entry->key.dbid != results_ddl_database)
 			continue;
 		pg_atomic_fetch_add_u64(&entry->generation, 1);
 		entry_touch(entry, now);
@@ -731,6 +781,8 @@ forget_transaction(void)
 	npending = 0;
 	maxpending = 0;
 	results_ddl = false;
+	results_ddl_database = InvalidOid;
+	results_ddl_everywhere = false;
 	memset(&dropped_relations, 0, sizeof(OidSet));
 	memset(&dropped_databases, 0, sizeof(OidSet));
 }
