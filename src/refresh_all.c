@@ -9,7 +9,15 @@
  * once, a view only after every registered view it is built on is done.
  * The caller waits, polling its latch, and returns one row per view in
  * dependency order.  A worker that cannot start in time is reported as a
- * failure; a cancel (or the caller's statement_timeout) stops the workers.
+ * failure; a cancel (or the caller's statement_timeout) stops the workers,
+ * and so does FATAL or pg_terminate_backend() (PG_ENSURE_ERROR_CLEANUP):
+ * their slots are always given back (worker_slots.c).  While
+ * reporting.max_workers refreshes run elsewhere it waits for a slot: it
+ * never runs extra refreshes in the caller's session.  Session and worker
+ * refreshes are never mixed so that a worker could wait for the caller:
+ * only when no worker can be started at all and none of ours runs does the
+ * rest of the call go on in the session (each refresh holding a slot), and
+ * no worker is started after that.
  *
  * Otherwise it refreshes in the caller's session, one view after another,
  * each in its own subtransaction so that one failure neither undoes nor
