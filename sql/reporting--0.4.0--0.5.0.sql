@@ -606,7 +606,7 @@ REVOKE ALL ON FUNCTION reporting.worker_slots() FROM PUBLIC;
 COMMENT ON FUNCTION reporting.worker_slots() IS
     'The refresh-worker slots (superusers only): state, the claim''s serial, the database and view, whether the requester and the worker still exist. Empty without the preloaded library.';
 
-CREATE VIEW reporting.worker_slots AS
+CREATE VIEW reporting.worker_slots WITH (security_invoker = true) AS
 SELECT * FROM reporting.worker_slots();
 
 REVOKE ALL ON reporting.worker_slots FROM PUBLIC;

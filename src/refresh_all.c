@@ -9,7 +9,15 @@
  * once, a view only after every registered view it is built on is done.
  * The caller waits, polling its latch, and returns one row per view in
  * dependency order.  A worker that cannot start in time is reported as a
- * failure; a cancel (or the caller's statement_timeout) stops the workers.
+ * failure; a cancel (or the caller's statement_timeout) stops the workers,
+ * and so does FATAL or pg_terminate_backend() (PG_ENSURE_ERROR_CLEANUP):
+ * their slots are always given back (worker_slots.c).  While
+ * reporting.max_workers refreshes run elsewhere it waits for a slot: it
+ * never runs extra refreshes in the caller's session.  Session and worker
+ * refreshes are never mixed so that a worker could wait for the caller:
+ * only when no worker can be started at all and none of ours runs does the
+ * rest of the call go on in the session (each refresh holding a slot), and
+ * no worker is started after that.
  *
  * Otherwise it refreshes in the caller's session, one view after another,
  * each in its own subtransaction so that one failure neither undoes nor
@@ -576,6 +584,7 @@ take_result(PlannedView *pv, const ReportingSlotOutcome *slot, List **not_refres
 		record_lost_run(o, o->error ? o->error : "the refresh worker stopped before it could refresh; see the server log",
 						slot->sqlstate[0] ? slot->sqlstate : NULL);
 	reporting_release_slot(pv->slotno);
+	pv->slotno = -1;
 	pv->state = PLANNED_DONE;
 }
 
@@ -588,6 +597,7 @@ give_up_on_worker(PlannedView *pv, TimestampTz claimed_at, const char *why,
 
 	TerminateBackgroundWorker(pv->handle);
 	reporting_release_slot(pv->slotno);
+	pv->slotno = -1;
 	o->view = pv->view;
 	o->result.started_at = claimed_at;
 	o->result.finished_at = GetCurrentTimestamp();
@@ -664,7 +674,8 @@ start_ready_views(List *plan, List **not_refreshed, bool *in_session, int *remai
 /*
  * Stop our workers (on a cancel, an error, FATAL or pg_terminate_backend():
  * a PG_ENSURE_ERROR_CLEANUP callback): their refreshes roll back, and their
- * slots are given back.
+ * slots are given back, as is the slot held by a refresh in this session
+ * that the error interrupted.
  */
 static void
 stop_workers(int code, Datum arg)
@@ -676,10 +687,12 @@ stop_workers(int code, Datum arg)
 	{
 		PlannedView *pv = (PlannedView *) lfirst(lc);
 
-		if (pv->state != PLANNED_RUNNING)
+		if (pv->slotno < 0)
 			continue;
-		TerminateBackgroundWorker(pv->handle);
+		if (pv->state == PLANNED_RUNNING)
+			TerminateBackgroundWorker(pv->handle);
 		reporting_release_slot(pv->slotno);
+		pv->slotno = -1;
 	}
 }
 

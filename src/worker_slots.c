@@ -190,6 +190,8 @@ slots_release_locked(int slotno)
 {
 	SlotEntry  *slot = &slots_table->slots[slotno];
 
+	if (slots_held == NULL)
+		return;
 	if (slots_held[slotno] != 0 && slot->serial == slots_held[slotno] &&
 		slot->requester == MyProcPid)
 	{
@@ -368,6 +370,8 @@ reporting_slot_poll(int slotno, ReportingSlotOutcome *outcome)
 	ReportingSlotState state = SLOT_FREE;
 
 	memset(outcome, 0, sizeof(*outcome));
+	if (slots_held == NULL)
+		return SLOT_FREE;
 	LWLockAcquire(slots_table->lock, LW_SHARED);
 	if (slots_held[slotno] != 0 && slot->serial == slots_held[slotno] &&
 		slot->requester == MyProcPid)

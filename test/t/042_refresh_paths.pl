@@ -9,7 +9,10 @@
 #     deadlocking with it;
 #  3. reporting.max_workers = 0 is said in the server log;
 #  4. on a hot standby, refresh() and refresh_all() fail with "cannot
-#     refresh during recovery" (55000) and a hint.
+#     refresh during recovery" (55000) and a hint;
+#  5. a never-populated view registered with mode => 'concurrently' is
+#     refreshed by the scheduler: plainly the first time, concurrently after
+#     (issue 12, fault 9: it failed for ever).
 #
 # Every wait is a bounded poll for a state; there is no bare sleep.
 use strict;
@@ -132,6 +135,34 @@ $node->safe_psql('postgres',
 }
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET reporting.max_workers; SELECT pg_reload_conf()');
+
+# 5. explicit CONCURRENTLY on a never-populated view, in refresh workers
+$node->safe_psql(
+	'postgres', q{
+SET ROLE mine;
+CREATE MATERIALIZED VIEW empty_first AS SELECT n FROM facts WITH NO DATA;
+CREATE UNIQUE INDEX ON empty_first (n);
+SELECT reporting.register('empty_first', every => '1 second', mode => 'concurrently',
+                          refresh_when => 'always');
+});
+for my $mode ('plain', 'concurrently')
+{
+	ok( poll_until(
+			$node, 'postgres',
+			"SELECT count(*) > 0 FROM reporting.runs WHERE view = 'empty_first'::regclass"
+			  . " AND origin = 'schedule' AND status = 'refreshed' AND mode = '$mode'"),
+		"never-populated view registered concurrently: a scheduled $mode refresh");
+}
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM reporting.runs WHERE view = 'empty_first'::regclass AND status = 'failed'"),
+	'0',
+	'never-populated view registered concurrently: no failed run');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT mode FROM reporting.runs WHERE view = 'empty_first'::regclass ORDER BY id LIMIT 1"),
+	'plain',
+	'its first refresh was the plain one');
 
 # 4. a hot standby refuses refreshes with 55000
 $node->backup('backup');
