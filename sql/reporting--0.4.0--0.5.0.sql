@@ -56,7 +56,7 @@ BEGIN
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_extension e ON e.extnamespace OPERATOR(pg_catalog.=) c.relnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'reporting'
-       AND c.relname OPERATOR(pg_catalog.=) 'registrations';
+       AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['registrations', 'refresh_grants']);
     IF NOT EXISTS (SELECT 1 FROM reporting.registrations g
                     WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid) THEN
         relids := catalog_relids;
@@ -284,7 +284,8 @@ $$;
 --   relids            the relations whose change generations the verdict
 --                     read: the view, every upstream materialized view it
 --                     follows, the tables standing for their sources, and
---                     reporting.registrations
+--                     reporting.registrations and reporting.refresh_grants
+--                     (whose rows decide what a grantee sees)
 --   views             the registered views whose history (reporting.runs)
 --                     it read: the view and the upstream reports it follows
 --   valid_until       when the clock alone may change the verdict (the date a
