@@ -210,6 +210,21 @@ CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
 SELECT fresh FROM reporting.freshness('cache_m');
 ROLLBACK;
 SELECT * FROM pg_temp.f('cache_m');
+-- the plain view in between replaced for good: no change is counted, and
+-- the words say what changed (not "0 changes", not "the current time")
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
+SELECT * FROM pg_temp.f('cache_m');
+DO $$
+DECLARE
+    detail text;
+BEGIN
+    PERFORM reporting.assert_fresh('cache_m', '0');
+EXCEPTION WHEN SQLSTATE 'RP001' THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE WARNING '%', SQLERRM USING DETAIL = regexp_replace(detail, '\d+ (second|minute)s? ago|just now', 'N ago', 'g');
+END $$;
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src;
+SELECT mode FROM reporting.refresh('cache_m');
 INSERT INTO cache_src VALUES (1);
 SELECT * FROM pg_temp.f('cache_m');
 

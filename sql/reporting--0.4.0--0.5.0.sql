@@ -170,7 +170,8 @@ BEGIN
            pg_catalog.sum(x.changes) FILTER (WHERE x.changed) AS changes,
            pg_catalog.max(x.last_change) FILTER (WHERE x.changed) AS last_change,
            pg_catalog.min(x.reason) AS reason,
-           pg_catalog.bool_or(x.uncommitted) AS uncommitted
+           pg_catalog.bool_or(x.uncommitted) AS uncommitted,
+           pg_catalog.bool_or(x.source_kind OPERATOR(pg_catalog.=) 'no longer read') AS gone
       INTO s FROM reporting.staleness($1) x;
     changes := coalesce(s.changes, 0);
     last_source_change := s.last_change;
@@ -178,6 +179,11 @@ BEGIN
     IF s.any_changed THEN
         state := 'changed';
         sources_changed := true;
+        -- no change counted: what changed is what it reads (a plain view in
+        -- between replaced, the view or one it reads redefined)
+        IF changes OPERATOR(pg_catalog.=) 0 AND coalesce(s.gone, false) THEN
+            reason := 'its query reads other relations than at its last refresh';
+        END IF;
     ELSIF s.n OPERATOR(pg_catalog.=) s.known AND coalesce(provable, false) THEN
         state := 'unchanged';
         sources_changed := false;
@@ -491,6 +497,11 @@ BEGIN
                                                        reporting._describe_age(pg_catalog.now() OPERATOR(pg_catalog.-) f.last_source_change), since)
                                 ELSE pg_catalog.format('The latest was committed %s. Its last refresh started %s.',
                                                        reporting._describe_age(pg_catalog.now() OPERATOR(pg_catalog.-) f.last_source_change), since) END,
+                  HINT = 'Refresh it, or accept more staleness with a larger "within".';
+    ELSIF f.state OPERATOR(pg_catalog.=) 'changed' AND f.clock IS NULL THEN
+        RAISE EXCEPTION 'materialized view "%" may be behind its sources', view
+            USING ERRCODE = 'RP001',
+                  DETAIL = pg_catalog.format('%s. Its last refresh started %s.', pg_catalog.initcap(pg_catalog.left(coalesce(f.reason, 'its sources changed since its last refresh'), 1)) OPERATOR(pg_catalog.||) pg_catalog.substr(coalesce(f.reason, 'its sources changed since its last refresh'), 2), since),
                   HINT = 'Refresh it, or accept more staleness with a larger "within".';
     ELSIF f.state OPERATOR(pg_catalog.=) 'changed' THEN
         RAISE EXCEPTION 'materialized view "%" depends on the % and was last refreshed %', view,
