@@ -32,8 +32,9 @@
  *	  database), for an answer that depends on the date in its owner's
  *	  time zone: a stamp of pg_db_role_setting;
  *	- the caller: role, display settings (TimeZone, DateStyle,
- *	  IntervalStyle, search_path), a configuration reload, the tracker's
- *	  epoch;
+ *	  IntervalStyle, search_path), row_security (off, the policies on the
+ *	  registrations and runs raise rather than hide), a configuration
+ *	  reload, the tracker's epoch;
  *	- the clock: the answer's valid_until (the next midnight of a date a
  *	  query depends on).
  *
@@ -86,6 +87,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -145,6 +147,7 @@ typedef struct FreshnessEntry
 	int			date_style;
 	int			date_order;
 	int			interval_style;
+	bool		row_security;	/* off: RLS raises instead of hiding rows */
 	TimestampTz reload_time;
 	int64		epoch;
 	TimestampTz computed_at;	/* now() of the computing transaction */
@@ -474,6 +477,7 @@ same_caller(const FreshnessEntry *entry)
 		&& entry->date_style == DateStyle
 		&& entry->date_order == DateOrder
 		&& entry->interval_style == IntervalStyle
+		&& entry->row_security == row_security
 		&& entry->reload_time == PgReloadTime
 		&& strcmp(entry->search_path, namespace_search_path) == 0;
 }
@@ -752,6 +756,7 @@ stamp_caller(FreshnessEntry *entry, TimestampTz now)
 	entry->date_style = DateStyle;
 	entry->date_order = DateOrder;
 	entry->interval_style = IntervalStyle;
+	entry->row_security = row_security;
 	entry->reload_time = PgReloadTime;
 	entry->epoch = reporting_tracking_epoch();
 	entry->computed_at = now;
