@@ -211,9 +211,15 @@ SELECT fresh FROM reporting.freshness('cache_m');
 ROLLBACK;
 SELECT * FROM pg_temp.f('cache_m');
 -- the plain view in between replaced for good: no change is counted, and
--- the words say what changed (not "0 changes", not "the current time")
+-- the words say what changed (not "0 changes", not "the current time", not
+-- "the current date, which has changed")
+CREATE MATERIALIZED VIEW cache_md AS SELECT current_date AS d, count(*) AS n FROM cache_between;
+SELECT reporting.register('cache_md');
+SELECT mode FROM reporting.refresh('cache_md');
 CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
 SELECT * FROM pg_temp.f('cache_m');
+SELECT regexp_replace(sentence, '\d+ (second|minute)s? ago|just now', 'N ago', 'g') AS sentence
+  FROM reporting.freshness('cache_md');
 DO $$
 DECLARE
     detail text;
@@ -223,6 +229,17 @@ EXCEPTION WHEN SQLSTATE 'RP001' THEN
     GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
     RAISE WARNING '%', SQLERRM USING DETAIL = regexp_replace(detail, '\d+ (second|minute)s? ago|just now', 'N ago', 'g');
 END $$;
+DO $$
+DECLARE
+    detail text;
+BEGIN
+    PERFORM reporting.assert_fresh('cache_md', '0');
+EXCEPTION WHEN SQLSTATE 'RP001' THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE WARNING '%', SQLERRM USING DETAIL = regexp_replace(detail, '\d+ (second|minute)s? ago|just now', 'N ago', 'g');
+END $$;
+SELECT reporting.unregister('cache_md');
+DROP MATERIALIZED VIEW cache_md;
 CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src;
 SELECT mode FROM reporting.refresh('cache_m');
 INSERT INTO cache_src VALUES (1);

@@ -356,7 +356,12 @@ BEGIN
                    ELSE pg_catalog.format('%s %s to its sources since its last refresh%s', f.changes,
                                           CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
                                           CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END) END;
+    -- (relations replaced, no change counted: say so, whatever clock the
+    -- query also depends on)
     verdict_words := CASE WHEN f.last_refreshed_at IS NULL THEN ''
+                          WHEN f.state OPERATOR(pg_catalog.=) 'changed' AND f.sources_changed
+                               AND f.upstream IS NULL AND f.changes OPERATOR(pg_catalog.=) 0
+                          THEN '; ' OPERATOR(pg_catalog.||) coalesce(f.reason, 'sources changed since the last refresh')
                           ELSE reporting._describe_verdict(f.state, f.changes, f.reason, f.clock, f.upstream, f.uncommitted) END;
     sentence := reporting._describe_freshness(true, r.every, r.cron, r.timezone, f.last_refreshed_at,
                                               last.status, last.started_at, pg_catalog.now())
@@ -498,7 +503,7 @@ BEGIN
                                 ELSE pg_catalog.format('The latest was committed %s. Its last refresh started %s.',
                                                        reporting._describe_age(pg_catalog.now() OPERATOR(pg_catalog.-) f.last_source_change), since) END,
                   HINT = 'Refresh it, or accept more staleness with a larger "within".';
-    ELSIF f.state OPERATOR(pg_catalog.=) 'changed' AND f.clock IS NULL THEN
+    ELSIF f.state OPERATOR(pg_catalog.=) 'changed' AND f.sources_changed THEN
         RAISE EXCEPTION 'materialized view "%" may be behind its sources', view
             USING ERRCODE = 'RP001',
                   DETAIL = pg_catalog.format('%s. Its last refresh started %s.', pg_catalog.initcap(pg_catalog.left(coalesce(f.reason, 'its sources changed since its last refresh'), 1)) OPERATOR(pg_catalog.||) pg_catalog.substr(coalesce(f.reason, 'its sources changed since its last refresh'), 2), since),
