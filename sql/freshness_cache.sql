@@ -288,6 +288,31 @@ SET ROLE regress_cache_grantee;
 SELECT * FROM pg_temp.f('cache_m');
 RESET ROLE;
 
+-- a declared source dropped and created again under its name: the
+-- registration still names the old one, so the new one is not watched
+CREATE TABLE cache_declared (x int);
+INSERT INTO cache_declared VALUES (1);
+CREATE FUNCTION cache_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM public.cache_declared';
+CREATE MATERIALIZED VIEW cache_f AS SELECT 1 AS k, cache_count() AS n;
+CREATE UNIQUE INDEX ON cache_f (k);
+SELECT reporting.register('cache_f', sources => '{cache_declared}');
+SELECT mode FROM reporting.refresh('cache_f');
+SELECT * FROM pg_temp.f('cache_f');
+BEGIN;
+DROP TABLE cache_declared;
+CREATE TABLE cache_declared (x int);
+COMMIT;
+SELECT * FROM pg_temp.f('cache_f');
+-- (refreshed since: still not watched)
+SELECT mode FROM reporting.refresh('cache_f');
+INSERT INTO cache_declared VALUES (1), (2);
+SELECT * FROM pg_temp.f('cache_f');
+SELECT source, source_kind FROM reporting.staleness('cache_f');
+SELECT reporting.unregister('cache_f');
+DROP MATERIALIZED VIEW cache_f;
+DROP FUNCTION cache_count();
+DROP TABLE cache_declared;
+
 SELECT reporting.unregister(view) FROM reporting.registrations;
 DROP MATERIALIZED VIEW cache_top, cache_p, cache_today, cache_h, cache_m;
 DROP VIEW cache_between;

@@ -193,6 +193,17 @@ BEGIN
                            'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)');
     END IF;
 
+    -- a source declared at registration that no longer exists (dropped, or
+    -- dropped and created again under its name): what the query reads
+    -- through its functions is no longer watched
+    IF state OPERATOR(pg_catalog.=) 'unchanged'
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(declared) AS g(source)
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                                       WHERE c.oid OPERATOR(pg_catalog.=) g.source::pg_catalog.oid)) THEN
+        state := 'unknown';
+        reason := 'a source declared at its registration no longer exists (dropped, or dropped and created again); register it again with reporting.register(..., sources => ...)';
+    END IF;
+
     -- what the query depends on besides its tables
     FOR d IN SELECT q.kind, q.object FROM reporting._query_dependencies($1) q
               ORDER BY pg_catalog.array_position(ARRAY['volatile', 'clock_time', 'catalog', 'session', 'function', 'sequence', 'text_search', 'clock_date'], q.kind),
