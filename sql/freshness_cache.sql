@@ -174,10 +174,155 @@ ALTER ROLE CURRENT_USER IN DATABASE contrib_regression SET TimeZone = 'Pacific/K
 SELECT valid_until = (date_trunc('day', now() AT TIME ZONE 'Pacific/Kiritimati') + interval '1 day')
                      AT TIME ZONE 'Pacific/Kiritimati' AS until_owners_midnight
   FROM reporting._freshness_row('cache_today');
+-- a login default changed where no generation of this database moves
+-- (ALTER ROLE ... SET run in another database; here the row it writes,
+-- written directly): the cached answer follows the owner's new zone
+SELECT (SELECT valid_until FROM reporting._freshness_cached('cache_today'))
+       = (SELECT valid_until FROM reporting._freshness_row('cache_today')) AS cached_is_exact;
+UPDATE pg_db_role_setting SET setconfig = '{TimeZone=Pacific/Pago_Pago}'
+ WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database());
+SELECT (SELECT valid_until FROM reporting._freshness_cached('cache_today'))
+       = (SELECT valid_until FROM reporting._freshness_row('cache_today')) AS cached_is_exact;
 ALTER ROLE CURRENT_USER IN DATABASE contrib_regression RESET TimeZone;
 
+-- DDL in a transaction: its own answers see it, and nothing it saw is kept
+-- once it rolls back
+CREATE TABLE cache_src (x int);
+CREATE TABLE cache_src2 (x int);
+CREATE VIEW cache_between AS SELECT x FROM cache_src;
+CREATE MATERIALIZED VIEW cache_m AS SELECT 1 AS k, count(*) AS n FROM cache_between;
+CREATE UNIQUE INDEX ON cache_m (k);
+SELECT reporting.register('cache_m');
+SELECT mode FROM reporting.refresh('cache_m');
+SELECT * FROM pg_temp.f('cache_m');
+-- (what was cached before does not see the transaction's DDL)
+BEGIN;
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
+SELECT f.fresh = (r.state = 'unchanged') AS cached_is_exact
+  FROM reporting.freshness('cache_m') f, reporting._freshness_row('cache_m') r;
+ROLLBACK;
+-- (first asked inside the transaction, with nothing cached: a function
+-- created empties the cache)
+CREATE FUNCTION pg_temp.empty_the_cache() RETURNS int LANGUAGE sql AS 'SELECT 1';
+BEGIN;
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
+SELECT fresh FROM reporting.freshness('cache_m');
+ROLLBACK;
+SELECT * FROM pg_temp.f('cache_m');
+-- the plain view in between replaced for good: no change is counted, and
+-- the words say what changed (not "0 changes", not "the current time", not
+-- "the current date, which has changed")
+CREATE MATERIALIZED VIEW cache_md AS SELECT current_date AS d, count(*) AS n FROM cache_between;
+SELECT reporting.register('cache_md');
+SELECT mode FROM reporting.refresh('cache_md');
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src2;
+SELECT * FROM pg_temp.f('cache_m');
+SELECT regexp_replace(sentence, '\d+ (second|minute)s? ago|just now', 'N ago', 'g') AS sentence
+  FROM reporting.freshness('cache_md');
+DO $$
+DECLARE
+    detail text;
+BEGIN
+    PERFORM reporting.assert_fresh('cache_m', '0');
+EXCEPTION WHEN SQLSTATE 'RP001' THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE WARNING '%', SQLERRM USING DETAIL = regexp_replace(detail, '\d+ (second|minute)s? ago|just now', 'N ago', 'g');
+END $$;
+DO $$
+DECLARE
+    detail text;
+BEGIN
+    PERFORM reporting.assert_fresh('cache_md', '0');
+EXCEPTION WHEN SQLSTATE 'RP001' THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE WARNING '%', SQLERRM USING DETAIL = regexp_replace(detail, '\d+ (second|minute)s? ago|just now', 'N ago', 'g');
+END $$;
+SELECT reporting.unregister('cache_md');
+DROP MATERIALIZED VIEW cache_md;
+CREATE OR REPLACE VIEW cache_between AS SELECT x FROM cache_src;
+SELECT mode FROM reporting.refresh('cache_m');
+INSERT INTO cache_src VALUES (1);
+SELECT * FROM pg_temp.f('cache_m');
+
+-- role membership and refresh grants decide what a role sees
+CREATE ROLE regress_cache_owner;
+CREATE ROLE regress_cache_member;
+CREATE ROLE regress_cache_grantee;
+GRANT USAGE ON SCHEMA reporting TO regress_cache_member, regress_cache_grantee;
+GRANT EXECUTE ON FUNCTION
+    reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text),
+    reporting.refresh(regclass, text), reporting.grant_refresh(regclass, regrole)
+  TO regress_cache_owner;
+ALTER MATERIALIZED VIEW cache_m OWNER TO regress_cache_owner;
+GRANT SELECT ON cache_src, cache_between TO regress_cache_owner, regress_cache_grantee;
+GRANT SELECT ON cache_m TO regress_cache_grantee;
+SET SESSION AUTHORIZATION regress_cache_owner;
+SELECT reporting.register('cache_m');
+SELECT mode FROM reporting.refresh('cache_m');
+RESET SESSION AUTHORIZATION;
+SET ROLE regress_cache_member;
+SELECT * FROM pg_temp.f('cache_m');
+RESET ROLE;
+GRANT regress_cache_owner TO regress_cache_member;
+SET ROLE regress_cache_member;
+SELECT * FROM pg_temp.f('cache_m');
+SELECT * FROM pg_temp.f('cache_m');
+RESET ROLE;
+REVOKE regress_cache_owner FROM regress_cache_member;
+SET ROLE regress_cache_member;
+SELECT * FROM pg_temp.f('cache_m');
+-- row_security off: the policies on the registrations raise instead of
+-- hiding them, as they would without the cache
+SET row_security = off;
+DO $$ BEGIN PERFORM reporting.freshness('cache_m'); EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+RESET row_security;
+RESET ROLE;
+SET ROLE regress_cache_grantee;
+SELECT * FROM pg_temp.f('cache_m');
+RESET ROLE;
+SET SESSION AUTHORIZATION regress_cache_owner;
+SELECT reporting.grant_refresh('cache_m', 'regress_cache_grantee');
+RESET SESSION AUTHORIZATION;
+SET ROLE regress_cache_grantee;
+SELECT * FROM pg_temp.f('cache_m');
+RESET ROLE;
+
+-- a declared source dropped and created again under its name: the
+-- registration still names the old one, so the new one is not watched
+CREATE TABLE cache_declared (x int);
+INSERT INTO cache_declared VALUES (1);
+CREATE FUNCTION cache_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM public.cache_declared';
+CREATE MATERIALIZED VIEW cache_f AS SELECT 1 AS k, cache_count() AS n;
+CREATE UNIQUE INDEX ON cache_f (k);
+SELECT reporting.register('cache_f', sources => '{cache_declared}');
+SELECT mode FROM reporting.refresh('cache_f');
+SELECT * FROM pg_temp.f('cache_f');
+BEGIN;
+DROP TABLE cache_declared;
+CREATE TABLE cache_declared (x int);
+COMMIT;
+SELECT * FROM pg_temp.f('cache_f');
+-- (refreshed since: still not watched)
+SELECT mode FROM reporting.refresh('cache_f');
+INSERT INTO cache_declared VALUES (1), (2);
+SELECT * FROM pg_temp.f('cache_f');
+SELECT source, source_kind FROM reporting.staleness('cache_f');
+SELECT reporting.unregister('cache_f');
+DROP MATERIALIZED VIEW cache_f;
+DROP FUNCTION cache_count();
+DROP TABLE cache_declared;
+
 SELECT reporting.unregister(view) FROM reporting.registrations;
-DROP MATERIALIZED VIEW cache_top, cache_p, cache_today, cache_h;
+DROP MATERIALIZED VIEW cache_top, cache_p, cache_today, cache_h, cache_m;
+DROP VIEW cache_between;
+DROP TABLE cache_src, cache_src2;
+REVOKE USAGE ON SCHEMA reporting FROM regress_cache_member, regress_cache_grantee;
+REVOKE EXECUTE ON FUNCTION
+    reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text),
+    reporting.refresh(regclass, text), reporting.grant_refresh(regclass, regrole)
+  FROM regress_cache_owner;
+DROP ROLE regress_cache_owner, regress_cache_member, regress_cache_grantee;
 DROP FUNCTION cache_hist_check(int);
 DROP VIEW cache_plain;
 DROP MATERIALIZED VIEW cache_base;

@@ -56,7 +56,7 @@ BEGIN
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_extension e ON e.extnamespace OPERATOR(pg_catalog.=) c.relnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'reporting'
-       AND c.relname OPERATOR(pg_catalog.=) 'registrations';
+       AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['registrations', 'refresh_grants']);
     IF NOT EXISTS (SELECT 1 FROM reporting.registrations g
                     WHERE g.view::pg_catalog.oid OPERATOR(pg_catalog.=) view::pg_catalog.oid) THEN
         relids := catalog_relids;
@@ -170,7 +170,8 @@ BEGIN
            pg_catalog.sum(x.changes) FILTER (WHERE x.changed) AS changes,
            pg_catalog.max(x.last_change) FILTER (WHERE x.changed) AS last_change,
            pg_catalog.min(x.reason) AS reason,
-           pg_catalog.bool_or(x.uncommitted) AS uncommitted
+           pg_catalog.bool_or(x.uncommitted) AS uncommitted,
+           pg_catalog.bool_or(x.source_kind OPERATOR(pg_catalog.=) 'no longer read') AS gone
       INTO s FROM reporting.staleness($1) x;
     changes := coalesce(s.changes, 0);
     last_source_change := s.last_change;
@@ -178,6 +179,11 @@ BEGIN
     IF s.any_changed THEN
         state := 'changed';
         sources_changed := true;
+        -- no change counted: what changed is what it reads (a plain view in
+        -- between replaced, the view or one it reads redefined)
+        IF changes OPERATOR(pg_catalog.=) 0 AND coalesce(s.gone, false) THEN
+            reason := 'its query reads other relations than at its last refresh';
+        END IF;
     ELSIF s.n OPERATOR(pg_catalog.=) s.known AND coalesce(provable, false) THEN
         state := 'unchanged';
         sources_changed := false;
@@ -185,6 +191,17 @@ BEGIN
         state := 'unknown';
         reason := coalesce(s.reason, CASE WHEN last_refreshed_at IS NULL THEN 'never refreshed' END,
                            'the last refresh could not prove what it saw (change tracking was off, or it ran in a REPEATABLE READ or SERIALIZABLE transaction)');
+    END IF;
+
+    -- a source declared at registration that no longer exists (dropped, or
+    -- dropped and created again under its name): what the query reads
+    -- through its functions is no longer watched
+    IF state OPERATOR(pg_catalog.=) 'unchanged'
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(declared) AS g(source)
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                                       WHERE c.oid OPERATOR(pg_catalog.=) g.source::pg_catalog.oid)) THEN
+        state := 'unknown';
+        reason := 'a source declared at its registration no longer exists (dropped, or dropped and created again); register it again with reporting.register(..., sources => ...)';
     END IF;
 
     -- what the query depends on besides its tables
@@ -284,7 +301,8 @@ $$;
 --   relids            the relations whose change generations the verdict
 --                     read: the view, every upstream materialized view it
 --                     follows, the tables standing for their sources, and
---                     reporting.registrations
+--                     reporting.registrations and reporting.refresh_grants
+--                     (whose rows decide what a grantee sees)
 --   views             the registered views whose history (reporting.runs)
 --                     it read: the view and the upstream reports it follows
 --   valid_until       when the clock alone may change the verdict (the date a
@@ -349,7 +367,12 @@ BEGIN
                    ELSE pg_catalog.format('%s %s to its sources since its last refresh%s', f.changes,
                                           CASE WHEN f.changes OPERATOR(pg_catalog.=) 1 THEN 'change' ELSE 'changes' END,
                                           CASE WHEN f.uncommitted THEN ' (counting this transaction''s own, not committed yet)' ELSE '' END) END;
+    -- (relations replaced, no change counted: say so, whatever clock the
+    -- query also depends on)
     verdict_words := CASE WHEN f.last_refreshed_at IS NULL THEN ''
+                          WHEN f.state OPERATOR(pg_catalog.=) 'changed' AND f.sources_changed
+                               AND f.upstream IS NULL AND f.changes OPERATOR(pg_catalog.=) 0
+                          THEN '; ' OPERATOR(pg_catalog.||) coalesce(f.reason, 'sources changed since the last refresh')
                           ELSE reporting._describe_verdict(f.state, f.changes, f.reason, f.clock, f.upstream, f.uncommitted) END;
     sentence := reporting._describe_freshness(true, r.every, r.cron, r.timezone, f.last_refreshed_at,
                                               last.status, last.started_at, pg_catalog.now())
@@ -490,6 +513,11 @@ BEGIN
                                                        reporting._describe_age(pg_catalog.now() OPERATOR(pg_catalog.-) f.last_source_change), since)
                                 ELSE pg_catalog.format('The latest was committed %s. Its last refresh started %s.',
                                                        reporting._describe_age(pg_catalog.now() OPERATOR(pg_catalog.-) f.last_source_change), since) END,
+                  HINT = 'Refresh it, or accept more staleness with a larger "within".';
+    ELSIF f.state OPERATOR(pg_catalog.=) 'changed' AND f.sources_changed THEN
+        RAISE EXCEPTION 'materialized view "%" may be behind its sources', view
+            USING ERRCODE = 'RP001',
+                  DETAIL = pg_catalog.format('%s. Its last refresh started %s.', pg_catalog.initcap(pg_catalog.left(coalesce(f.reason, 'its sources changed since its last refresh'), 1)) OPERATOR(pg_catalog.||) pg_catalog.substr(coalesce(f.reason, 'its sources changed since its last refresh'), 2), since),
                   HINT = 'Refresh it, or accept more staleness with a larger "within".';
     ELSIF f.state OPERATOR(pg_catalog.=) 'changed' THEN
         RAISE EXCEPTION 'materialized view "%" depends on the % and was last refreshed %', view,

@@ -14,8 +14,10 @@
  *
  *	- a committed write to a relation the verdict read (the view, every
  *	  upstream materialized view it follows, the tables standing for their
- *	  sources) or to reporting.registrations: their change generations
- *	  (tracking.c) are compared with those the answer was computed from.
+ *	  sources) or to reporting.registrations or reporting.refresh_grants
+ *	  (which decide the registrations and runs a role sees): their change
+ *	  generations (tracking.c) are compared with those the answer was
+ *	  computed from.
  *	  The relations get tracking entries when the answer is computed, so
  *	  that every later commit to them is counted;
  *	- a committed change to the history (reporting.runs) of the view or of
@@ -24,19 +26,29 @@
  *	- DDL: a relcache invalidation of a relation it read forgets it, and
  *	  syscache invalidations of functions, schemas and roles empty the
  *	  cache (the DDL that changes results without writing rows also bumps
- *	  every generation);
+ *	  every generation); so do changes of role membership, which decide
+ *	  the registrations and runs a role sees;
+ *	- login defaults (ALTER ROLE / DATABASE ... SET, maybe run in another
+ *	  database), for an answer that depends on the date in its owner's
+ *	  time zone: a stamp of pg_db_role_setting;
  *	- the caller: role, display settings (TimeZone, DateStyle,
- *	  IntervalStyle, search_path), a configuration reload, the tracker's
- *	  epoch;
+ *	  IntervalStyle, search_path), row_security (off, the policies on the
+ *	  registrations and runs raise rather than hide), a configuration
+ *	  reload, the tracker's epoch;
  *	- the clock: the answer's valid_until (the next midnight of a date a
  *	  query depends on).
  *
  * The generations are read before the answer is computed (a commit becomes
  * visible before its generations move: one counted then is in the answer,
- * one not counted yet moves them later).  Not kept: an answer
- * computed in a transaction that wrote one of those relations or history
- * (its own changes count, uncommitted), under REPEATABLE READ or
- * SERIALIZABLE (whose snapshot may be older than the generations), or while
+ * one not counted yet moves them later).  Neither used nor kept in a
+ * transaction with an xid: it may have changed the catalog (a view
+ * redefined, a grant, a role's settings), which its own answers see, and
+ * which no invalidation or generation tells of before it ends (a rollback
+ * would leave a kept answer computed from a catalog that never was).  Not
+ * kept: an answer computed in a transaction that wrote one of those
+ * relations or history (its own changes count, uncommitted), under
+ * REPEATABLE READ or SERIALIZABLE (whose snapshot may be older than the
+ * generations), or while
  * a generation is unknown (tracking off, a prepared transaction pending).
  * The time-dependent fields (fresh for a "within", as_of while unchanged,
  * lag, and the ages and close-of-day words of the sentence) are computed at
@@ -53,10 +65,14 @@
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_db_role_setting.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -71,6 +87,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -92,6 +109,7 @@ typedef struct FreshnessStamp
 	const char **reasons;		/* tracking.c's reasons; none when kept */
 	uint64	   *run_generations;	/* of views, from run_generations.c */
 	uint64		everything;		/* run_generations.c's database-wide one */
+	uint64		role_settings;	/* of pg_db_role_setting (role_settings_stamp) */
 } FreshnessStamp;
 
 /* One view's answer, and what it was computed from. */
@@ -129,6 +147,7 @@ typedef struct FreshnessEntry
 	int			date_style;
 	int			date_order;
 	int			interval_style;
+	bool		row_security;	/* off: RLS raises instead of hiding rows */
 	TimestampTz reload_time;
 	int64		epoch;
 	TimestampTz computed_at;	/* now() of the computing transaction */
@@ -430,6 +449,8 @@ ensure_cache(void)
 		CacheRegisterSyscacheCallback(PROCOID, invalidate_all_syscache, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all_syscache, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, invalidate_all_syscache, (Datum) 0);
+		/* role membership decides which registrations and runs one sees */
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, invalidate_all_syscache, (Datum) 0);
 		callbacks_registered = true;
 	}
 	if (cache_invalidated)
@@ -456,6 +477,7 @@ same_caller(const FreshnessEntry *entry)
 		&& entry->date_style == DateStyle
 		&& entry->date_order == DateOrder
 		&& entry->interval_style == IntervalStyle
+		&& entry->row_security == row_security
 		&& entry->reload_time == PgReloadTime
 		&& strcmp(entry->search_path, namespace_search_path) == 0;
 }
@@ -490,13 +512,40 @@ forget_prepared_history(int64 stamp)
 }
 
 /*
+ * A stamp of the login defaults of every role and database
+ * (pg_db_role_setting): a date-dependent verdict compares dates in the time
+ * zone its view's refreshes run with, its owner's login default.  ALTER
+ * ROLE / ALTER DATABASE ... SET may run in another database, where no
+ * generation of this one moves, and sends no invalidation a callback sees;
+ * the catalog snapshot is renewed by them, so a scan tells.  The table
+ * holds a row per role or database with settings: a few.
+ */
+static uint64
+role_settings_stamp(void)
+{
+	Relation	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+	uint64		stamp = 0;
+
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		stamp = hash_combine64(stamp,
+							   hash_bytes_extended((const unsigned char *) tuple->t_data + tuple->t_data->t_hoff,
+												   tuple->t_len - tuple->t_data->t_hoff, 0));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return stamp;
+}
+
+/*
  * Read the generations of relids and views into stamp (allocated in cxt).
- * create gives relations without a tracking entry one.  Returns false when
+ * create gives relations without a tracking entry one; role_settings reads
+ * the stamp of the login defaults too (0 otherwise).  Returns false when
  * an answer computed now must not be kept (see the file header).
  */
 static bool
 read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views,
-		   bool create, MemoryContext cxt, FreshnessStamp *stamp)
+		   bool create, bool role_settings, MemoryContext cxt, FreshnessStamp *stamp)
 {
 	TimestampTz *changes = palloc(Max(nrelids, 1) * sizeof(TimestampTz));
 	int64		prepare_stamp;
@@ -506,6 +555,7 @@ read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views,
 	stamp->run_generations = MemoryContextAlloc(cxt, Max(nviews, 1) * sizeof(uint64));
 	if (wrote_any(nrelids, relids))
 		return false;
+	stamp->role_settings = role_settings ? role_settings_stamp() : 0;
 	reporting_read_generations(nrelids, relids, stamp->generations, changes,
 							   stamp->reasons, create);
 	pfree(changes);
@@ -526,6 +576,7 @@ static bool
 same_stamp(const FreshnessStamp *a, const FreshnessStamp *b, int nrelids, int nviews)
 {
 	return a->everything == b->everything &&
+		a->role_settings == b->role_settings &&
 		memcmp(a->generations, b->generations, nrelids * sizeof(int64)) == 0 &&
 		memcmp(a->run_generations, b->run_generations, nviews * sizeof(uint64)) == 0;
 }
@@ -545,7 +596,7 @@ entry_holds(const FreshnessEntry *entry, TimestampTz now)
 		entry->epoch != reporting_tracking_epoch())
 		return false;
 	holds = read_stamp(entry->nrelids, entry->relids, entry->nviews, entry->views,
-					   false, CurrentMemoryContext, &current) &&
+					   false, entry->valid_until != DT_NOEND, CurrentMemoryContext, &current) &&
 		same_stamp(&current, &entry->stamp, entry->nrelids, entry->nviews);
 	pfree(current.generations);
 	pfree(current.reasons);
@@ -705,6 +756,7 @@ stamp_caller(FreshnessEntry *entry, TimestampTz now)
 	entry->date_style = DateStyle;
 	entry->date_order = DateOrder;
 	entry->interval_style = IntervalStyle;
+	entry->row_security = row_security;
 	entry->reload_time = PgReloadTime;
 	entry->epoch = reporting_tracking_epoch();
 	entry->computed_at = now;
@@ -768,7 +820,7 @@ compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, Freshness
 	else
 		guess_reads(view, scratch, &nrelids, &relids, &nviews, &views);
 
-	keep = read_stamp(nrelids, relids, nviews, views, true, scratch, &before);
+	keep = read_stamp(nrelids, relids, nviews, views, true, true, scratch, &before);
 	compute_entry(result, view, now, CacheMemoryContext);
 	keep = keep &&
 		same_oids(nrelids, relids, result->nrelids, result->relids) &&
@@ -781,6 +833,7 @@ compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, Freshness
 		result->stamp.run_generations = MemoryContextAlloc(result->cxt, Max(nviews, 1) * sizeof(uint64));
 		memcpy(result->stamp.run_generations, before.run_generations, nviews * sizeof(uint64));
 		result->stamp.everything = before.everything;
+		result->stamp.role_settings = result->valid_until != DT_NOEND ? before.role_settings : 0;
 		stamp_caller(result, now);
 	}
 	MemoryContextDelete(scratch);
@@ -801,6 +854,18 @@ lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
 
 	AcceptInvalidationMessages();
 	ensure_cache();
+
+	/*
+	 * A transaction with an xid may have changed the catalog (a view
+	 * redefined, a role's settings, a grant), which its own answers see but
+	 * no invalidation or generation tells the cache of before it ends: it
+	 * neither uses the cache nor fills it.
+	 */
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	{
+		compute_entry(transient, view, now, CurrentMemoryContext);
+		return transient;
+	}
 	entry = hash_search(freshness_cache, &view, HASH_ENTER, &found);
 	if (!found)
 		entry->cxt = NULL;
