@@ -227,3 +227,22 @@ SELECT reporting.scheduling_paused_until() IS NULL AS not_paused;
 SELECT pg_temp.scheduler_running(true) AS running_after;
 REVOKE ALL ON FUNCTION reporting.pause_scheduling(interval) FROM regress_redefine_nobody;
 DROP ROLE regress_redefine_nobody;
+
+-- a report that declared a redefined report among its sources (it reads it
+-- inside a function) keeps reading it: the declared source follows the new
+-- view, by name and by OID
+CREATE MATERIALIZED VIEW rd_up AS SELECT 1 AS k, 10 AS v;
+CREATE UNIQUE INDEX ON rd_up (k);
+CREATE FUNCTION rd_up_total() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT sum(v) FROM public.rd_up';
+CREATE MATERIALIZED VIEW rd_fn AS SELECT 1 AS k, rd_up_total() AS total;
+CREATE UNIQUE INDEX ON rd_fn (k);
+SELECT reporting.register('rd_up'), reporting.register('rd_fn', sources => '{rd_up}');
+SELECT reporting.redefine('rd_up', 'SELECT 1 AS k, 20 AS v');
+SELECT sources = ARRAY['rd_up'::regclass] AS follows_the_new_view FROM reporting.registrations WHERE view = 'rd_fn'::regclass;
+SELECT view, status FROM reporting.refresh_all() WHERE view IN ('rd_up'::regclass, 'rd_fn'::regclass) ORDER BY 1::text COLLATE "C";
+SELECT total, (SELECT fresh FROM reporting.freshness('rd_fn')) AS fresh FROM rd_fn;
+SELECT reporting.redefine('rd_up', 'SELECT 1 AS k, 30 AS v');
+SELECT fresh, reason IS NOT NULL AS says_why FROM reporting.freshness('rd_fn');
+SELECT reporting.unregister('rd_fn'), reporting.unregister('rd_up');
+DROP MATERIALIZED VIEW rd_fn, rd_up;
+DROP FUNCTION rd_up_total();

@@ -28,6 +28,7 @@
 CREATE OR REPLACE FUNCTION reporting._describe_age(age pg_catalog.interval)
 RETURNS pg_catalog.text
 LANGUAGE C IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_describe_age';
 
 CREATE OR REPLACE FUNCTION reporting._describe_freshness(
@@ -37,6 +38,7 @@ CREATE OR REPLACE FUNCTION reporting._describe_freshness(
     now pg_catalog.timestamptz)
 RETURNS pg_catalog.text
 LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_describe_freshness';
 
 -- What the verdict on a view reads (see _freshness_row): relids, views,
@@ -427,6 +429,7 @@ CREATE FUNCTION reporting._freshness_cached(view pg_catalog.regclass,
     OUT timezone pg_catalog.text, OUT verdict_words pg_catalog.text)
 RETURNS record
 LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_freshness_cached';
 
 COMMENT ON FUNCTION reporting._freshness_cached(pg_catalog.regclass) IS
@@ -436,6 +439,7 @@ COMMENT ON FUNCTION reporting._freshness_cached(pg_catalog.regclass) IS
 CREATE FUNCTION reporting._note_run_change()
 RETURNS trigger
 LANGUAGE C
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_note_run_change';
 
 CREATE TRIGGER runs_note_change AFTER INSERT OR UPDATE OR DELETE ON reporting.runs
@@ -452,6 +456,7 @@ CREATE OR REPLACE FUNCTION reporting.freshness(view pg_catalog.regclass, within 
     OUT next_refresh_at pg_catalog.timestamptz)
 RETURNS record
 LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_freshness';
 
 COMMENT ON FUNCTION reporting.freshness(pg_catalog.regclass, pg_catalog.interval) IS
@@ -540,6 +545,7 @@ COMMENT ON FUNCTION reporting._assert_fresh_detail(pg_catalog.regclass, pg_catal
 CREATE OR REPLACE FUNCTION reporting.assert_fresh(view pg_catalog.regclass, within pg_catalog.interval)
 RETURNS void
 LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_assert_fresh';
 
 -- reporting.status: what it says of each view comes from the cache (one
@@ -823,6 +829,12 @@ BEGIN
         EXECUTE pg_catalog.format(
             'UPDATE %I.registrations SET view = $1::pg_catalog.regclass'
             ' WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $2', own_schema)
+           USING cmd.oid, old_view;
+        -- reports that declared the old one among their sources read the new one
+        EXECUTE pg_catalog.format(
+            'UPDATE %I.registrations'
+            '   SET sources = pg_catalog.array_replace(sources, $2::pg_catalog.oid::pg_catalog.regclass, $1::pg_catalog.regclass)'
+            ' WHERE $2::pg_catalog.oid::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (sources)', own_schema)
            USING cmd.oid, old_view;
         EXECUTE pg_catalog.format(
             'SELECT pg_catalog.count(*) FROM %I.runs'

@@ -23,7 +23,8 @@ SELECT has_function('reporting', 'refresh', ARRAY['regclass', 'text'], 'refresh 
 SELECT has_function('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all has the documented signature');
 SELECT columns_are('reporting', 'runs',
     ARRAY['id', 'view', 'origin', 'status', 'mode', 'started_at', 'finished_at', 'duration',
-          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations', 'tracking_database'],
+          'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations', 'tracking_database',
+          'clock_at'],
     'runs has the documented columns');
 
 -- security properties of every function in the schema
