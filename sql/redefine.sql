@@ -86,6 +86,11 @@ SELECT pg_temp.try($$SELECT reporting.redefine('recent', 'SELECT 1')$$);
 SELECT pg_temp.try($$SELECT reporting.redefine('orders', 'SELECT 1')$$);
 SELECT pg_temp.try($$SELECT reporting.redefine('no_such_view', 'SELECT 1')$$);
 SELECT pg_temp.try($$SELECT reporting.redefine('daily', ' ; ')$$);
+-- the query and nothing else: a second statement would run as the owner
+SELECT pg_temp.try($$SELECT reporting.redefine('daily', 'SELECT 1 AS day; CREATE TABLE rd_pwned AS SELECT 1 AS x')$$);
+SELECT pg_temp.try($$SELECT reporting.redefine('daily', 'CREATE TABLE rd_pwned AS SELECT 1 AS x')$$);
+SELECT pg_temp.try($$SELECT reporting.redefine('daily', 'SELECT 1 AS day INTO rd_pwned')$$);
+SELECT to_regclass('rd_pwned') IS NULL AS nothing_else_ran;
 
 -- a redefinition that does not fit changes nothing
 CREATE TEMP TABLE before AS

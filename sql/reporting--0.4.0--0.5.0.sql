@@ -1174,6 +1174,16 @@ $$;
 -- timeout.  Any error changes nothing.
 -- The build-beside-then-swap idea is the usual online schema change recipe
 -- (pg_repack, gh-ost); the code is ours.
+-- Whether the new query of a report is exactly one SELECT (src/redefine.c).
+CREATE FUNCTION reporting._query_problem(query pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE C IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_query_problem';
+
+COMMENT ON FUNCTION reporting._query_problem(pg_catalog.text) IS
+    'Internal: NULL when the text is exactly one SELECT, otherwise why not (for reporting.redefine()).';
+
 CREATE FUNCTION reporting.redefine(view pg_catalog.regclass, query pg_catalog.text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1199,6 +1209,7 @@ DECLARE
     old_lock_timeout pg_catalog.text := pg_catalog.current_setting('lock_timeout');
     deadline pg_catalog.timestamptz;
     old_client_min_messages pg_catalog.text := pg_catalog.current_setting('client_min_messages');
+    problem pg_catalog.text;
 BEGIN
     IF view IS NULL OR query IS NULL THEN
         RAISE EXCEPTION 'view and query must not be null' USING ERRCODE = '22004';
@@ -1218,6 +1229,13 @@ BEGIN
     END IF;
     IF sql OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'the new query of materialized view "%.%" is empty', nsp, relname USING ERRCODE = '22023';
+    END IF;
+    -- one SELECT and nothing else: the text is run as the view's owner
+    problem := reporting._query_problem(sql);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'the new query of materialized view "%.%" must be a single SELECT', nsp, relname
+            USING ERRCODE = '22023', DETAIL = pg_catalog.format('The text given %s.', problem),
+                  HINT = 'Pass the query only, as in CREATE MATERIALIZED VIEW ... AS <query>, without WITH DATA.';
     END IF;
     PERFORM reporting._check_views_built_on(view, nsp, relname);
 
