@@ -70,6 +70,7 @@
 #include "catalog/pg_subscription_rel.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "utils/syscache.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -379,6 +380,40 @@ note_truncate(TruncateStmt *stmt)
  * touches would need the dependency graph; it counts as a change of every
  * tracked relation of the database instead (a needless refresh at worst).
  */
+/*
+ * True when relid was created by this transaction (the new definition
+ * reporting.redefine() builds beside the old one, its indexes): no report
+ * read it before, so renaming it or giving it an owner changes no result
+ * (the reports that read the relation it replaces by name follow it by
+ * their registration's declared sources, or are unknown anyway).
+ */
+static bool
+created_in_this_transaction(Oid relid)
+{
+	HeapTuple	tuple;
+	bool		own;
+
+	if (!OidIsValid(relid))
+		return false;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+	ReleaseSysCache(tuple);
+	return own;
+}
+
+/* A rename that changes no report's result: an index's, or a new relation's. */
+static bool
+rename_changes_nothing(RenameStmt *stmt)
+{
+	if (stmt->renameType == OBJECT_INDEX)
+		return true;
+	if (stmt->relation == NULL || stmt->subname != NULL)
+		return false;
+	return created_in_this_transaction(relation_of(stmt->relation));
+}
+
 static bool
 ddl_changes_results(Node *parsetree)
 {
@@ -388,11 +423,12 @@ ddl_changes_results(Node *parsetree)
 			return ((ViewStmt *) parsetree)->replace;
 		case T_CreateFunctionStmt:
 			return ((CreateFunctionStmt *) parsetree)->replace;
+		case T_RenameStmt:
+			return !rename_changes_nothing((RenameStmt *) parsetree);
 		case T_AlterFunctionStmt:
 		case T_CreatePolicyStmt:
 		case T_AlterPolicyStmt:
 		case T_AlterEnumStmt:
-		case T_RenameStmt:
 		case T_AlterObjectSchemaStmt:
 		case T_AlterOwnerStmt:
 		case T_AlterRoleSetStmt:
@@ -409,6 +445,8 @@ ddl_changes_results(Node *parsetree)
 
 				/* no report reads a temporary table (REFRESH ... CONCURRENTLY alters its own) */
 				if (OidIsValid(relid) && get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+					return false;
+				if (created_in_this_transaction(relid))
 					return false;
 				foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
 				{
