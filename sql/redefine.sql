@@ -251,3 +251,21 @@ SELECT fresh, reason IS NOT NULL AS says_why FROM reporting.freshness('rd_fn');
 SELECT reporting.unregister('rd_fn'), reporting.unregister('rd_up');
 DROP MATERIALIZED VIEW rd_fn, rd_up;
 DROP FUNCTION rd_up_total();
+
+-- a redefinition leaves the other reports of the database fresh (its
+-- renames and owner change concern only the relation it built)
+CREATE TABLE rd_events (id int PRIMARY KEY);
+CREATE MATERIALIZED VIEW rd_bystander AS SELECT 1 AS k, count(*) AS n FROM rd_events;
+CREATE UNIQUE INDEX ON rd_bystander (k);
+CREATE MATERIALIZED VIEW rd_target AS SELECT 1 AS k, 1 AS v;
+CREATE UNIQUE INDEX rd_target_k ON rd_target (k);
+SELECT reporting.register('rd_bystander'), reporting.register('rd_target');
+SELECT view, status FROM reporting.refresh_all() WHERE view IN ('rd_bystander'::regclass, 'rd_target'::regclass) ORDER BY 1::text COLLATE "C";
+SELECT reporting.redefine('rd_target', 'SELECT 1 AS k, 2 AS v');
+SELECT fresh FROM reporting.freshness('rd_bystander');
+-- renaming a report, though, may change what a function reading it by name sees
+ALTER MATERIALIZED VIEW rd_target RENAME TO rd_target2;
+SELECT fresh FROM reporting.freshness('rd_bystander');
+SELECT reporting.unregister('rd_bystander'), reporting.unregister('rd_target2');
+DROP MATERIALIZED VIEW rd_bystander, rd_target2;
+DROP TABLE rd_events;
