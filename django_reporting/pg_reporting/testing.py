@@ -60,17 +60,36 @@ def resume_scheduling(using="default"):
     pause_scheduling(timedelta(0), using=using)
 
 
+def _pause_clone(connection, suffix, duration=PAUSE):
+    """Pause scheduling in the clone ``suffix`` of a test database (made by
+    ``manage.py test --parallel N``): a copy of a database does not inherit
+    its pause, which is held by the server per database."""
+    settings = connection.creation.get_test_db_clone_settings(str(suffix))
+    clone = connection.__class__(settings, alias="%s_clone_%s" % (connection.alias, suffix))
+    try:
+        with clone.cursor() as cursor:
+            cursor.execute("SELECT reporting.pause_scheduling(%s::interval)", [duration])
+    finally:
+        clone.close()
+
+
 class ReportingTestRunner(DiscoverRunner):
-    """DiscoverRunner that pauses scheduling in the test databases it creates."""
+    """DiscoverRunner that pauses scheduling in the test databases it creates,
+    and in their clones when tests run in parallel."""
 
     def setup_databases(self, **kwargs):
         old_config = super().setup_databases(**kwargs)
         for alias in connections:
-            if connections[alias].vendor != "postgresql":
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
                 continue
-            with connections[alias].cursor() as cursor:
+            with connection.cursor() as cursor:
                 cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'reporting'")
                 installed = cursor.fetchone() is not None
-            if installed:
-                pause_scheduling(using=alias)
+            if not installed:
+                continue
+            pause_scheduling(using=alias)
+            if self.parallel > 1:
+                for suffix in range(1, self.parallel + 1):
+                    _pause_clone(connection, suffix)
         return old_config
