@@ -229,7 +229,8 @@ start_scheduler(Oid dboid)
 /*
  * Forget the schedulers we started that have stopped (one that stopped
  * without settling in, and not because the extension is missing, failed:
- * it is retried later); return how many are still starting.
+ * it is retried later; one that had settled in may start again at once);
+ * return how many are still starting.
  */
 static int
 settle_started(ReportingDatabase *copy, TimestampTz now)
@@ -252,7 +253,8 @@ settle_started(ReportingDatabase *copy, TimestampTz now)
 			continue;
 		}
 		forget_started(s);
-		if (!db->no_extension && db->scheduler_pid == 0)
+		/* one that ran and stopped (a pause, DROP DATABASE) is no failure */
+		if (!db->no_extension && db->scheduler_pid == 0 && !db->settled)
 		{
 			db->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RETRY_MS);
 			reporting_database_launched(i, db->dboid, false, db->retry_at);

@@ -182,6 +182,7 @@ typedef struct ReportingDatabase
 	TimestampTz retry_at;		/* after a scheduler failed */
 	bool		no_extension;	/* the scheduler found no usable extension */
 	bool		recheck;		/* the extension was created or updated */
+	bool		settled;		/* the scheduler last started here claimed it */
 } ReportingDatabase;
 
 typedef struct ReportingWorkerShared

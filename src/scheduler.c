@@ -131,6 +131,7 @@ claim_database(void)
 		db->scheduler_latch = MyLatch;
 		db->no_extension = false;
 		db->recheck = false;
+		db->settled = true;
 		ok = true;
 	}
 	LWLockRelease(reporting_workers->lock);

@@ -225,6 +225,7 @@ reporting_database_launched(int index, Oid dboid, bool started, TimestampTz retr
 		{
 			db->no_extension = false;
 			db->recheck = false;
+			db->settled = false;
 		}
 		if (retry_at != 0)
 			db->retry_at = retry_at;
