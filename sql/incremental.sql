@@ -62,6 +62,18 @@ ROLLBACK;
 SELECT mode FROM reporting.refresh('inc_daily');
 SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 
+-- writes and a refresh in one transaction: the refresh sees the
+-- transaction's own writes, and they are recomputed once more after commit
+BEGIN;
+INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-07 10:00+00', 70);
+DELETE FROM inc_orders WHERE id = 400;
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT last_buckets > 0 AS recomputed FROM reporting.incrementals;
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+COMMIT;
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+
 -- a BEFORE trigger that moves the row after ours would have looked: the
 -- row is captured as stored
 CREATE FUNCTION inc_shift() RETURNS trigger LANGUAGE plpgsql AS $$

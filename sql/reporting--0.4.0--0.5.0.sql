@@ -189,8 +189,12 @@ $$;
 COMMENT ON FUNCTION reporting._dirty_buckets(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]) IS
     'Internal: the merged ranges of buckets an incremental report must recompute for changed local times [lo, hi], with the fact range each reads (lookback buckets further back).';
 
--- The buckets an incremental report holds, from its first to its last.
-CREATE FUNCTION reporting._bucket_total(report pg_catalog.regclass)
+-- The buckets an incremental report spans, from its first to its last, or
+-- to the first and last changed local times lo and hi when they reach
+-- further (a report about to grow).
+CREATE FUNCTION reporting._bucket_total(report pg_catalog.regclass,
+                                        lo pg_catalog.timestamp[] DEFAULT NULL,
+                                        hi pg_catalog.timestamp[] DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -209,6 +213,8 @@ BEGIN
                               'pg_catalog.min', i.bucket_column, i.time_zone,
                               'pg_catalog.max', i.bucket_column, i.time_zone, $1)
        INTO first_b, last_b;
+    first_b := LEAST(first_b, (SELECT pg_catalog.min(x) FROM pg_catalog.unnest($2) x));
+    last_b := GREATEST(last_b, (SELECT pg_catalog.max(x) FROM pg_catalog.unnest($3) x));
     IF first_b IS NULL OR pg_catalog.isfinite(first_b) IS NOT TRUE OR pg_catalog.isfinite(last_b) IS NOT TRUE THEN
         RETURN 0;
     END IF;
@@ -217,8 +223,8 @@ BEGIN
                          OPERATOR(pg_catalog./) pg_catalog.date_part('epoch', i.bucket_width))::pg_catalog.int8;
 END
 $$;
-COMMENT ON FUNCTION reporting._bucket_total(pg_catalog.regclass) IS
-    'Internal: about how many buckets an incremental report spans, from its first to its last.';
+COMMENT ON FUNCTION reporting._bucket_total(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]) IS
+    'Internal: about how many buckets an incremental report spans, from its first to its last, or to the changed times lo and hi when they reach further.';
 
 -- The tables a write into the fact table can land in: it and its
 -- descendants (partitions, inheritance children).
@@ -339,7 +345,7 @@ COMMENT ON FUNCTION reporting._incremental_obstacle(pg_catalog.regclass, pg_cata
 REVOKE ALL ON FUNCTION reporting._capture(), reporting._guard(),
     reporting._bucket_floor(pg_catalog.timestamp, pg_catalog.interval),
     reporting._dirty_buckets(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]),
-    reporting._bucket_total(pg_catalog.regclass),
+    reporting._bucket_total(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]),
     reporting._fact_members(pg_catalog.regclass),
     reporting._incremental_fingerprint(pg_catalog.regclass),
     reporting._incremental_obstacle(pg_catalog.regclass, pg_catalog.regclass[], pg_catalog.int8[], pg_catalog.bool)

@@ -454,8 +454,8 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(hi, claim->n, TIMESTAMPOID,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass)",
-						 1, argtypes, values, NULL, false);
+	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass, $2, $3)",
+						 3, argtypes, values, NULL, false);
 	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull)
