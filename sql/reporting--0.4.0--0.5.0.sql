@@ -384,6 +384,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION reporting._record_incremental(reporting.incrementals) FROM PUBLIC;
+-- create_incremental runs as its caller: it needs these two (the first
+-- records only a guarded table the calling login role may manage)
+GRANT EXECUTE ON FUNCTION reporting._record_incremental(reporting.incrementals),
+    reporting._fact_members(pg_catalog.regclass) TO PUBLIC;
 
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
