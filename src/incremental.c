@@ -269,6 +269,18 @@ reporting_incremental_arm(Oid relid, ReportingTracking *tracking, char *mode)
 	return psprintf("CALL reporting._refresh_incremental(%u)", relid);
 }
 
+/*
+ * Forget an armed refresh that never ran (its transaction ended first);
+ * called at the end of every transaction.
+ */
+void
+reporting_incremental_disarm(void)
+{
+	incr_armed = InvalidOid;
+	incr_tracking = NULL;
+	incr_mode = NULL;
+}
+
 /* Load a report's definition (SPI connected). */
 static void
 load_definition(Oid relid, IncrementalDef *def)

@@ -480,6 +480,7 @@ forget_transaction(void)
 	capture_nreleases = capture_maxreleases = 0;
 	capture_cached_trigger = InvalidOid;
 	capture_cached_relation = InvalidOid;
+	reporting_incremental_disarm();
 }
 
 /*
