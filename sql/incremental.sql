@@ -1,6 +1,7 @@
 -- Incremental reports: creation, the capture of every kind of write,
 -- bucket-wise refreshes, full recomputes and why, the guard, verify().
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 CREATE TABLE inc_regions (code text PRIMARY KEY, name text NOT NULL);
 INSERT INTO inc_regions VALUES ('n', 'North'), ('s', 'South');
 CREATE TABLE inc_orders (
@@ -145,6 +146,10 @@ UPDATE inc_daily SET orders = 0;
 DELETE FROM inc_daily;
 TRUNCATE inc_daily;
 CALL reporting._refresh_incremental('inc_daily'::regclass::oid);
+
+-- registering it again (without sources =>) keeps what its query reads
+SELECT reporting.register('inc_daily', every => '1 hour');
+SELECT sources::text[] FROM reporting.registrations WHERE view = 'inc_daily'::regclass;
 
 -- refresh_all refreshes it too
 INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-09 10:00+00', 1);
