@@ -196,8 +196,13 @@ SELECT count(*) AS leftovers FROM pg_class WHERE relname = 'inc_bad';
 SELECT reporting.unregister('inc_rolling');
 INSERT INTO inc_rolling VALUES ('1999-01-01', 0);
 DROP TABLE inc_rolling;
-SELECT reporting.unregister('inc_daily');
+SELECT count(*) AS capture_triggers_left FROM pg_trigger
+ WHERE tgfoid = 'reporting._capture()'::regprocedure;
+-- dropping the table forgets it, and its capture triggers go too
 DROP TABLE inc_daily;
+SELECT count(*) AS registered FROM reporting.registrations;
+SELECT count(*) AS capture_triggers_left FROM pg_trigger
+ WHERE tgfoid = 'reporting._capture()'::regprocedure;
 DROP TABLE inc_orders, inc_regions;
 DROP FUNCTION inc_shift();
 DROP FUNCTION inc_capture_triggers(text);

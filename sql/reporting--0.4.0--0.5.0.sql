@@ -406,6 +406,46 @@ COMMENT ON FUNCTION reporting._keep_incremental_sources() IS
 CREATE TRIGGER registrations_incremental_sources BEFORE INSERT OR UPDATE ON reporting.registrations
     FOR EACH ROW EXECUTE FUNCTION reporting._keep_incremental_sources();
 
+-- When an incremental report is forgotten (unregistered, or its table
+-- dropped), its capture triggers leave the fact table, so that writers stop
+-- paying for them; a fact table locked for more than 2 seconds keeps them
+-- (harmless: they note values for no one), with a WARNING saying how to
+-- drop them later.
+CREATE FUNCTION reporting._drop_capture_triggers()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    old_timeout pg_catalog.text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    FOR t IN SELECT g.tgname, g.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger g
+              WHERE g.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
+                AND NOT g.tgisinternal AND g.tgparentid OPERATOR(pg_catalog.=) 0
+                AND pg_catalog.split_part(pg_catalog.encode(g.tgargs, 'escape'), '\000', 1)
+                    OPERATOR(pg_catalog.=) OLD.report::pg_catalog.oid::pg_catalog.text LOOP
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
+            EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+            PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+            RAISE WARNING 'could not drop trigger "%" on table %', t.tgname, t.rel
+                  USING DETAIL = 'Another transaction held a lock on the table for more than 2 seconds. The trigger is harmless: it captures changes for an incremental report that no longer exists.',
+                        HINT = pg_catalog.format('Drop it later with: DROP TRIGGER %I ON %s;', t.tgname, t.rel);
+        END;
+    END LOOP;
+    RETURN OLD;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._drop_capture_triggers() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._drop_capture_triggers() IS
+    'Internal: drops the capture triggers of an incremental report that is forgotten.';
+
+CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
+    FOR EACH ROW EXECUTE FUNCTION reporting._drop_capture_triggers();
+
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
     name               pg_catalog.text,
