@@ -1,6 +1,7 @@
 -- Incremental reports: creation, the capture of every kind of write,
 -- bucket-wise refreshes, full recomputes and why, the guard, verify().
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 CREATE TABLE inc_regions (code text PRIMARY KEY, name text NOT NULL);
 INSERT INTO inc_regions VALUES ('n', 'North'), ('s', 'South');
 CREATE TABLE inc_orders (
@@ -59,6 +60,18 @@ SELECT mode, buckets FROM reporting.runs ORDER BY id DESC LIMIT 1;
 BEGIN;
 INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-05 10:00+00', 99);
 ROLLBACK;
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+
+-- writes and a refresh in one transaction: the refresh sees the
+-- transaction's own writes, and they are recomputed once more after commit
+BEGIN;
+INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-07 10:00+00', 70);
+DELETE FROM inc_orders WHERE id = 400;
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT last_buckets > 0 AS recomputed FROM reporting.incrementals;
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+COMMIT;
 SELECT mode FROM reporting.refresh('inc_daily');
 SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 
@@ -134,6 +147,10 @@ DELETE FROM inc_daily;
 TRUNCATE inc_daily;
 CALL reporting._refresh_incremental('inc_daily'::regclass::oid);
 
+-- registering it again (without sources =>) keeps what its query reads
+SELECT reporting.register('inc_daily', every => '1 hour');
+SELECT sources::text[] FROM reporting.registrations WHERE view = 'inc_daily'::regclass;
+
 -- refresh_all refreshes it too
 INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-09 10:00+00', 1);
 SELECT count(*) > 0 AS refreshed FROM reporting.refresh_all();
@@ -179,8 +196,13 @@ SELECT count(*) AS leftovers FROM pg_class WHERE relname = 'inc_bad';
 SELECT reporting.unregister('inc_rolling');
 INSERT INTO inc_rolling VALUES ('1999-01-01', 0);
 DROP TABLE inc_rolling;
-SELECT reporting.unregister('inc_daily');
+SELECT count(*) AS capture_triggers_left FROM pg_trigger
+ WHERE tgfoid = 'reporting._capture()'::regprocedure;
+-- dropping the table forgets it, and its capture triggers go too
 DROP TABLE inc_daily;
+SELECT count(*) AS registered FROM reporting.registrations;
+SELECT count(*) AS capture_triggers_left FROM pg_trigger
+ WHERE tgfoid = 'reporting._capture()'::regprocedure;
 DROP TABLE inc_orders, inc_regions;
 DROP FUNCTION inc_shift();
 DROP FUNCTION inc_capture_triggers(text);

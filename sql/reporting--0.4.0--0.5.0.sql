@@ -1431,6 +1431,7 @@ COMMENT ON COLUMN reporting.runs.buckets IS
 CREATE FUNCTION reporting._last_buckets(report pg_catalog.regclass)
 RETURNS pg_catalog.int8
 LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_last_buckets';
 COMMENT ON FUNCTION reporting._last_buckets(pg_catalog.regclass) IS
     'Internal: the buckets this session''s latest refresh of the incremental report recomputed.';
@@ -1466,6 +1467,7 @@ COMMENT ON FUNCTION reporting._capture() IS
 CREATE FUNCTION reporting._guard()
 RETURNS trigger
 LANGUAGE C
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_guard';
 COMMENT ON FUNCTION reporting._guard() IS
     'Internal: statement trigger on an incremental report; refuses every write but its refreshes.';
@@ -1529,8 +1531,12 @@ $$;
 COMMENT ON FUNCTION reporting._dirty_buckets(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]) IS
     'Internal: the merged ranges of buckets an incremental report must recompute for changed local times [lo, hi], with the fact range each reads (lookback buckets further back).';
 
--- The buckets an incremental report holds, from its first to its last.
-CREATE FUNCTION reporting._bucket_total(report pg_catalog.regclass)
+-- The buckets an incremental report spans, from its first to its last, or
+-- to the first and last changed local times lo and hi when they reach
+-- further (a report about to grow).
+CREATE FUNCTION reporting._bucket_total(report pg_catalog.regclass,
+                                        lo pg_catalog.timestamp[] DEFAULT NULL,
+                                        hi pg_catalog.timestamp[] DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1549,6 +1555,8 @@ BEGIN
                               'pg_catalog.min', i.bucket_column, i.time_zone,
                               'pg_catalog.max', i.bucket_column, i.time_zone, $1)
        INTO first_b, last_b;
+    first_b := LEAST(first_b, (SELECT pg_catalog.min(x) FROM pg_catalog.unnest($2) x));
+    last_b := GREATEST(last_b, (SELECT pg_catalog.max(x) FROM pg_catalog.unnest($3) x));
     IF first_b IS NULL OR pg_catalog.isfinite(first_b) IS NOT TRUE OR pg_catalog.isfinite(last_b) IS NOT TRUE THEN
         RETURN 0;
     END IF;
@@ -1557,8 +1565,8 @@ BEGIN
                          OPERATOR(pg_catalog./) pg_catalog.date_part('epoch', i.bucket_width))::pg_catalog.int8;
 END
 $$;
-COMMENT ON FUNCTION reporting._bucket_total(pg_catalog.regclass) IS
-    'Internal: about how many buckets an incremental report spans, from its first to its last.';
+COMMENT ON FUNCTION reporting._bucket_total(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]) IS
+    'Internal: about how many buckets an incremental report spans, from its first to its last, or to the changed times lo and hi when they reach further.';
 
 -- The tables a write into the fact table can land in: it and its
 -- descendants (partitions, inheritance children).
@@ -1676,10 +1684,13 @@ $$;
 COMMENT ON FUNCTION reporting._incremental_obstacle(pg_catalog.regclass, pg_catalog.regclass[], pg_catalog.int8[], pg_catalog.bool) IS
     'Internal: why the next refresh of an incremental report must recompute everything (DDL, TRUNCATE, a missing capture trigger, a change of another source), or NULL.';
 
+COMMENT ON FUNCTION reporting._fact_members(pg_catalog.regclass) IS
+    'Internal: a fact table and its descendants (partitions, inheritance children), where its rows can be written.';
+
 REVOKE ALL ON FUNCTION reporting._capture(), reporting._guard(),
     reporting._bucket_floor(pg_catalog.timestamp, pg_catalog.interval),
     reporting._dirty_buckets(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]),
-    reporting._bucket_total(pg_catalog.regclass),
+    reporting._bucket_total(pg_catalog.regclass, pg_catalog.timestamp[], pg_catalog.timestamp[]),
     reporting._fact_members(pg_catalog.regclass),
     reporting._incremental_fingerprint(pg_catalog.regclass),
     reporting._incremental_obstacle(pg_catalog.regclass, pg_catalog.regclass[], pg_catalog.int8[], pg_catalog.bool)
@@ -1692,32 +1703,88 @@ GRANT EXECUTE ON FUNCTION reporting._capture(), reporting._guard(),
 GRANT EXECUTE ON PROCEDURE reporting._refresh_incremental(pg_catalog.oid) TO PUBLIC;
 
 -- Record a new incremental report (as the extension's owner, after
--- checking that the caller owns the table and it is guarded).
-CREATE FUNCTION reporting._record_incremental(i reporting.incrementals)
+-- checking that the caller owns the table and it is guarded; C).
+CREATE FUNCTION reporting._record_incremental(report pg_catalog.regclass, query pg_catalog.text,
+    fact pg_catalog.regclass, time_column pg_catalog.name, time_type pg_catalog.regtype,
+    bucket_column pg_catalog.name, bucket_type pg_catalog.regtype, bucket_width pg_catalog.interval,
+    time_zone pg_catalog.text, lookback pg_catalog.int4, full_refresh_above pg_catalog.float8,
+    relations pg_catalog.regclass[])
 RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_record_incremental';
+COMMENT ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[]) IS
+    'Internal: records a new incremental report for create_incremental; only for a guarded table the caller owns.';
+-- create_incremental runs as its caller: it needs these two
+GRANT EXECUTE ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[]),
+    reporting._fact_members(pg_catalog.regclass) TO PUBLIC;
+
+-- An incremental report's sources are what its query reads (a table has no
+-- rewrite rule for the catalog to show them): registering it again without
+-- sources => keeps them.
+CREATE FUNCTION reporting._keep_incremental_sources()
+RETURNS trigger
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) i.report
-                      AND c.relkind OPERATOR(pg_catalog.=) 'r'
-                      AND pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE')
-                      AND pg_catalog.pg_has_role(c.relowner, 'USAGE'))
-       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                       WHERE t.tgrelid OPERATOR(pg_catalog.=) i.report
-                         AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting._guard()'::pg_catalog.regprocedure::pg_catalog.oid) THEN
-        RAISE EXCEPTION 'table % cannot be recorded as an incremental report', i.report
-              USING ERRCODE = '42501', HINT = 'Use reporting.create_incremental().';
+    IF NEW.sources IS NULL THEN
+        SELECT pg_catalog.array_agg(r ORDER BY r) INTO NEW.sources
+          FROM reporting.incrementals i
+         CROSS JOIN LATERAL pg_catalog.unnest(i.relations) r
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
+         WHERE i.report OPERATOR(pg_catalog.=) NEW.view
+           AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[]);
     END IF;
-    INSERT INTO reporting.incrementals (report, query, fact, time_column, time_type, bucket_column,
-                                        bucket_type, bucket_width, time_zone, lookback,
-                                        full_refresh_above, relations)
-    VALUES (i.report, i.query, i.fact, i.time_column, i.time_type, i.bucket_column,
-            i.bucket_type, i.bucket_width, i.time_zone, i.lookback, i.full_refresh_above, i.relations);
+    RETURN NEW;
 END
 $$;
-REVOKE ALL ON FUNCTION reporting._record_incremental(reporting.incrementals) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reporting._keep_incremental_sources() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._keep_incremental_sources() IS
+    'Internal: keeps the sources of an incremental report when it is registered again without sources.';
+
+CREATE TRIGGER registrations_incremental_sources BEFORE INSERT OR UPDATE ON reporting.registrations
+    FOR EACH ROW EXECUTE FUNCTION reporting._keep_incremental_sources();
+
+-- When an incremental report is forgotten (unregistered, or its table
+-- dropped), its capture triggers leave the fact table, so that writers stop
+-- paying for them; a fact table locked for more than 2 seconds keeps them
+-- (harmless: they note values for no one), with a WARNING saying how to
+-- drop them later.
+CREATE FUNCTION reporting._drop_capture_triggers()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    old_timeout pg_catalog.text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    FOR t IN SELECT g.tgname, g.tgrelid::pg_catalog.regclass AS rel FROM pg_catalog.pg_trigger g
+              WHERE g.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
+                AND NOT g.tgisinternal AND g.tgparentid OPERATOR(pg_catalog.=) 0
+                AND pg_catalog.split_part(pg_catalog.encode(g.tgargs, 'escape'), '\000', 1)
+                    OPERATOR(pg_catalog.=) OLD.report::pg_catalog.oid::pg_catalog.text LOOP
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
+            EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+            PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+            RAISE WARNING 'could not drop trigger "%" on table %', t.tgname, t.rel
+                  USING DETAIL = 'Another transaction held a lock on the table for more than 2 seconds. The trigger is harmless: it captures changes for an incremental report that no longer exists.',
+                        HINT = pg_catalog.format('Drop it later with: DROP TRIGGER %I ON %s;', t.tgname, t.rel);
+        END;
+    END LOOP;
+    RETURN OLD;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._drop_capture_triggers() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._drop_capture_triggers() IS
+    'Internal: drops the capture triggers of an incremental report that is forgotten.';
+
+CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
+    FOR EACH ROW EXECUTE FUNCTION reporting._drop_capture_triggers();
 
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
@@ -1748,7 +1815,6 @@ DECLARE
     rel pg_catalog.regclass;
     k pg_catalog.int4;
     key pg_catalog.name[] := coalesce($8, ARRAY[$4]);
-    rec reporting.incrementals;
 BEGIN
     IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $7 IS NULL OR $11 IS NULL THEN
         RAISE EXCEPTION 'name, query, time_column, bucket_column, bucket_width, lookback and full_refresh_above must not be null'
@@ -1874,11 +1940,7 @@ BEGIN
     END LOOP;
 
     SELECT * INTO a FROM reporting._analyze_incremental(q, ttype);
-    rec.report := rel; rec.query := q; rec.fact := fact; rec.time_column := col;
-    rec.time_type := ttype; rec.bucket_column := $4; rec.bucket_type := btype;
-    rec.bucket_width := $5; rec.time_zone := tz; rec.lookback := $7;
-    rec.full_refresh_above := $11; rec.relations := a.relations;
-    PERFORM reporting._record_incremental(rec);
+    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
     PERFORM reporting.register(rel, every => $9, cron => $10,
         sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
                      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid

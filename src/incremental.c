@@ -65,6 +65,7 @@ PG_FUNCTION_INFO_V1(reporting_analyze_incremental);
 PG_FUNCTION_INFO_V1(reporting_refresh_incremental);
 PG_FUNCTION_INFO_V1(reporting_guard);
 PG_FUNCTION_INFO_V1(reporting_last_buckets);
+PG_FUNCTION_INFO_V1(reporting_record_incremental);
 
 /* the report an armed refresh may recompute, and where it says what it did */
 static Oid	incr_armed = InvalidOid;
@@ -269,6 +270,18 @@ reporting_incremental_arm(Oid relid, ReportingTracking *tracking, char *mode)
 	return psprintf("CALL reporting._refresh_incremental(%u)", relid);
 }
 
+/*
+ * Forget an armed refresh that never ran (its transaction ended first);
+ * called at the end of every transaction.
+ */
+void
+reporting_incremental_disarm(void)
+{
+	incr_armed = InvalidOid;
+	incr_tracking = NULL;
+	incr_mode = NULL;
+}
+
 /* Load a report's definition (SPI connected). */
 static void
 load_definition(Oid relid, IncrementalDef *def)
@@ -454,8 +467,8 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(hi, claim->n, TIMESTAMPOID,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass)",
-						 1, argtypes, values, NULL, false);
+	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass, $2, $3)",
+						 3, argtypes, values, NULL, false);
 	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull)
@@ -630,4 +643,61 @@ reporting_last_buckets(PG_FUNCTION_ARGS)
 	if (incr_last_report != PG_GETARG_OID(0))
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(incr_last_buckets);
+}
+
+/* positions of reporting._record_incremental's arguments */
+#define RECORD_INCREMENTAL_ARGS 12
+
+/*
+ * reporting._record_incremental(report regclass, query text, fact regclass,
+ *		time_column name, time_type regtype, bucket_column name,
+ *		bucket_type regtype, bucket_width interval, time_zone text,
+ *		lookback int4, full_refresh_above float8, relations regclass[])
+ *		RETURNS void
+ *
+ * Record a new incremental report in reporting.incrementals, as the
+ * extension's owner, for create_incremental (which runs as its caller and
+ * has validated the arguments).  The caller must own the table (or have its
+ * owner's privileges), and the table must carry the guard trigger.  Raises
+ * 22004 for a NULL argument, 42501 otherwise.
+ */
+Datum
+reporting_record_incremental(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Oid			argtypes[RECORD_INCREMENTAL_ARGS] = {OIDOID, TEXTOID, OIDOID, NAMEOID,
+		OIDOID, NAMEOID, OIDOID, INTERVALOID, TEXTOID, INT4OID, FLOAT8OID, REGCLASSARRAYOID};
+	Datum		values[RECORD_INCREMENTAL_ARGS];
+	Oid			guard_args[1] = {OIDOID};
+	bool		guarded;
+
+	for (int i = 0; i < RECORD_INCREMENTAL_ARGS; i++)
+	{
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of reporting._record_incremental() must not be null")));
+		values[i] = PG_GETARG_DATUM(i);
+	}
+	relid = PG_GETARG_OID(0);
+	SPI_connect();
+	guarded = catalog_query("SELECT 1 FROM pg_catalog.pg_trigger t"
+							" WHERE t.tgrelid OPERATOR(pg_catalog.=) $1"
+							" AND t.tgfoid OPERATOR(pg_catalog.=) 'reporting._guard()'::pg_catalog.regprocedure",
+							1, guard_args, values, NULL, true) > 0;
+	if (get_rel_relkind(relid) != RELKIND_RELATION ||
+		!pg_class_ownercheck(relid, GetUserId()) || !guarded)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" cannot be recorded as an incremental report",
+						reporting_display_name(relid)),
+				 errhint("Use reporting.create_incremental().")));
+	(void) catalog_query("INSERT INTO reporting.incrementals (report, query, fact, time_column,"
+						 " time_type, bucket_column, bucket_type, bucket_width, time_zone, lookback,"
+						 " full_refresh_above, relations)"
+						 " VALUES ($1::pg_catalog.regclass, $2, $3::pg_catalog.regclass, $4,"
+						 " $5::pg_catalog.regtype, $6, $7::pg_catalog.regtype, $8, $9, $10, $11, $12)",
+						 RECORD_INCREMENTAL_ARGS, argtypes, values, NULL, false);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

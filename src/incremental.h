@@ -47,5 +47,6 @@ extern void reporting_capture_release_at_commit(Oid report, uint64 watermark,
 extern bool reporting_is_incremental(Oid relid);
 extern char *reporting_incremental_arm(Oid relid, ReportingTracking *tracking,
 									   char *mode);
+extern void reporting_incremental_disarm(void);
 
 #endif							/* REPORTING_INCREMENTAL_H */

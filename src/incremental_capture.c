@@ -480,6 +480,7 @@ forget_transaction(void)
 	capture_nreleases = capture_maxreleases = 0;
 	capture_cached_trigger = InvalidOid;
 	capture_cached_relation = InvalidOid;
+	reporting_incremental_disarm();
 }
 
 /*
@@ -513,9 +514,38 @@ reporting_capture_xact_event(XactEvent event)
 }
 
 /*
+ * Add the ranges the current transaction wrote so far to a claim: a refresh
+ * in the transaction that wrote them sees those rows, and they are
+ * published (and recomputed once more) only when it commits.
+ */
+static void
+claim_own_writes(Oid report, CaptureClaim *claim)
+{
+	for (int i = 0; i < capture_npending; i++)
+	{
+		PendingCapture *p = &capture_pending[i];
+
+		if (p->report != report)
+			continue;
+		for (int r = 0; r < p->n; r++)
+		{
+			claim->lo[claim->n] = p->lo[r];
+			claim->hi[claim->n] = p->hi[r];
+			claim->n++;
+			if (claim->n == CAPTURE_SHARED_RANGES)
+			{
+				merge_closest(claim->lo, claim->hi, NULL, claim->n);
+				claim->n--;
+			}
+		}
+	}
+}
+
+/*
  * What the next refresh of report must recompute, read before the refresh
  * takes its snapshot: the dirty ranges (capture units, see capture_value)
- * and the watermark to release at commit, or full with the reason.  Makes
+ * (with the current transaction's own writes) and the watermark to release
+ * at commit, or full with the reason.  Makes
  * the report's entry when it has none (then the claim is full).  Raises
  * nothing.
  */
@@ -566,6 +596,7 @@ reporting_capture_claim(Oid report, CaptureClaim *claim)
 		memcpy(claim->hi, entry->hi, sizeof(int64) * entry->n);
 	}
 	LWLockRelease(capture_shared->lock);
+	claim_own_writes(report, claim);
 }
 
 /*

@@ -28,7 +28,8 @@ Seed and steps default to REPORTING_INCREMENTAL_ORACLE_SEED and
 REPORTING_INCREMENTAL_ORACLE_STEPS, else 1 and 400.  On the first violation
 it prints the seed, the step, the last statements, the report and the
 differing rows, and exits 1.  It prints how many operations ran, how many
-refreshes were incremental and full.
+refreshes were incremental and full (and, every
+REPORTING_INCREMENTAL_ORACLE_PROGRESS steps, how far it got).
 """
 
 import argparse
@@ -94,6 +95,7 @@ class Oracle:
         self.steps = steps
         self.log = log
         self.tail = []
+        self.progress = int(os.environ.get("REPORTING_INCREMENTAL_ORACLE_PROGRESS", "0"))
         self.ops = 0
         self.kinds = {"incremental": 0, "full": 0}
         admin = psycopg2.connect(dbname="postgres")
@@ -270,6 +272,9 @@ class Oracle:
                 self.refresh(name)
                 if not self.other_open:
                     self.check(name, "at step %d" % step)
+            if self.progress and step % self.progress == 0:
+                print("step %d: %d write operations, %d incremental and %d full refreshes, every verify() empty so far"
+                      % (step, self.ops, self.kinds["incremental"], self.kinds["full"]), flush=True)
         if self.other_open:
             self.run(self.other, "COMMIT")
         for name, _, _ in REPORTS:

@@ -24,7 +24,7 @@ SELECT has_function('reporting', 'refresh_all', ARRAY[]::text[], 'refresh_all ha
 SELECT columns_are('reporting', 'runs',
     ARRAY['id', 'view', 'origin', 'status', 'mode', 'started_at', 'finished_at', 'duration',
           'rows', 'error', 'sqlstate', 'started_by', 'tracking_epoch', 'tracked_sources', 'source_generations', 'tracking_database',
-          'clock_at'],
+          'clock_at', 'buckets'],
     'runs has the documented columns');
 
 -- security properties of every function in the schema
@@ -32,6 +32,14 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
      WHERE p.pronamespace = 'reporting'::regnamespace
        AND p.oid <> 'reporting.track_change()'::regprocedure
+       -- incremental reports: these run the user's own query text, resolved
+       -- with the caller's (create_incremental) or the owner's (a refresh)
+       -- search_path, as REFRESH of a materialized view does; the capture
+       -- trigger fires for every row written and runs no SQL
+       AND p.oid NOT IN ('reporting._capture()'::regprocedure,
+                         'reporting._analyze_incremental(text, regtype)'::regprocedure,
+                         'reporting._refresh_incremental(oid)'::regprocedure,
+                         'reporting.create_incremental(text, text, text, name, interval, text, int4, name[], interval, text, float8)'::regprocedure)
        AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
     'every function that runs SQL pins search_path to pg_catalog, pg_temp');
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'reporting.track_change()'::regprocedure), NULL,
@@ -73,11 +81,11 @@ SELECT is_empty($$
     'PUBLIC cannot write the catalog tables');
 SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY c.relname::text COLLATE "C") FROM pg_class c
      WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity),
-    ARRAY['refresh_grants', 'registrations', 'runs'],
+    ARRAY['incrementals', 'refresh_grants', 'registrations', 'runs'],
     'row-level security is enabled on every catalog table');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text COLLATE "C") FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
-    ARRAY['reporting.refresh_grants', 'reporting.registrations'],
-    'registrations and refresh grants are dumped by pg_dump; the history is not');
+    ARRAY['reporting.incrementals', 'reporting.refresh_grants', 'reporting.registrations'],
+    'registrations, refresh grants and incremental reports are dumped by pg_dump; the history is not');
 
 -- issue 9: no path to superuser
 SELECT is((SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'reporting'),
