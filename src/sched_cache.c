@@ -48,6 +48,10 @@
 static HTAB *sched_views = NULL;
 static bool sched_valid = false;
 static Oid	sched_registrations_oid = InvalidOid;
+/* woken by the latch: compare the registrations' fingerprint at the next refresh */
+static bool sched_recheck = false;
+/* the registrations' fingerprint when they were last read */
+static int64 sched_fingerprint = -1;
 /* some cached view's history is to be read (runs_loaded false) */
 static bool sched_runs_missing = true;
 /* SCHED_RUNS_QUERY, planned once per registrations table */
@@ -424,6 +428,35 @@ sched_read_runs(SchedView *v)
 }
 
 /*
+ * A fingerprint of the registrations' rows: their number and the sum of
+ * their xmins (any insert, update or delete changes it).  Relcache
+ * invalidations alone do not do: a backend that registers a view sets our
+ * latch from its commit callback, before it sends its invalidations, so the
+ * cycle that wakes may run before they arrive, and then sleep for long.
+ */
+static int64
+registrations_fingerprint(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute("SELECT pg_catalog.count(*) OPERATOR(pg_catalog.*) 1000003 OPERATOR(pg_catalog.+)"
+					"       COALESCE(pg_catalog.sum(xmin::pg_catalog.text::pg_catalog.int8), 0)"
+					"  FROM reporting.registrations", false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the registrations");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(DirectFunctionCall1(numeric_int8, d));
+}
+
+/* The scheduler was woken by its latch: compare the fingerprint at the next refresh. */
+void
+sched_cache_recheck_next(void)
+{
+	sched_recheck = true;
+}
+
+/*
  * Bring the cache up to date, in the caller's transaction (with SPI
  * connected and a snapshot): the registrations after an invalidation, the
  * history of views that have none loaded yet (all of them after a start).
@@ -441,6 +474,10 @@ sched_cache_refresh(void)
 	/* the extension may have been dropped and created again meanwhile */
 	registrations = get_relname_relid("registrations",
 									  get_namespace_oid(REPORTING_SCHEMA_NAME, false));
+	if (sched_valid && sched_recheck && registrations == sched_registrations_oid &&
+		registrations_fingerprint() != sched_fingerprint)
+		sched_valid = false;
+	sched_recheck = false;
 	if (!sched_valid || registrations != sched_registrations_oid)
 	{
 		/* valid from here on, unless an invalidation arrives while loading */
@@ -451,6 +488,8 @@ sched_cache_refresh(void)
 			sched_runs_plan = NULL;
 		}
 		sched_registrations_oid = registrations;
+		/* before the load: a change in between is seen as one at the next check */
+		sched_fingerprint = registrations_fingerprint();
 		load_registrations();
 		sched_runs_missing = true;
 	}

@@ -19,6 +19,7 @@ extern bool sched_run_isolated(void (*fn) (void *arg), void *arg, char *message,
 extern void sched_cache_init(void);
 extern void sched_cache_refresh(void);
 extern void sched_cache_invalidate(void);
+extern void sched_cache_recheck_next(void);
 extern SchedView **sched_cache_views(int *nviews);
 extern SchedView *sched_cache_lookup(Oid view);
 extern void sched_cache_load_runs(SchedView *v);

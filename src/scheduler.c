@@ -719,9 +719,10 @@ reporting_scheduler_main(Datum main_arg)
 		MemoryContextReset(cycle_context);
 
 		CHECK_FOR_INTERRUPTS();
-		if (sleep_ms > 0)
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
+		if (sleep_ms > 0 &&
+			(WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   sleep_ms, PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0)
+			sched_cache_recheck_next();
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
