@@ -694,6 +694,56 @@ AS 'MODULE_PATHNAME', 'reporting_scheduling_paused';
 COMMENT ON FUNCTION reporting._scheduling_paused() IS
     'Internal: why scheduled refreshes are paused in this database (its own reporting.enabled, or the server''s), or NULL.';
 
+-- A schedule in words, in the zone the scheduler computes it in (a new
+-- session's TimeZone in this database), not the reader's SET TimeZone: a
+-- reader in Asia/Tokyo of a UTC server's "0 6 * * *" reads "daily at 06:00
+-- UTC", beside a next_refresh_at of 06:00 UTC (issue 12, fault 10).
+CREATE OR REPLACE FUNCTION reporting._describe_schedule(every pg_catalog.interval, cron pg_catalog.text, timezone pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m pg_catalog.text[];
+    tz pg_catalog.text := coalesce(timezone, reporting._default_timezone());
+    days pg_catalog.text[] := ARRAY['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+    c pg_catalog.text := pg_catalog.lower(pg_catalog.btrim(cron));
+BEGIN
+    IF every IS NOT NULL THEN
+        RETURN 'every ' OPERATOR(pg_catalog.||) reporting._describe_every(every);
+    ELSIF cron IS NULL THEN
+        RETURN 'manually';
+    END IF;
+    c := CASE c WHEN '@daily' THEN '0 0 * * *' WHEN '@midnight' THEN '0 0 * * *'
+                WHEN '@hourly' THEN '0 * * * *' WHEN '@weekly' THEN '0 0 * * 0'
+                WHEN '@monthly' THEN '0 0 1 * *' WHEN '@yearly' THEN '0 0 1 1 *'
+                WHEN '@annually' THEN '0 0 1 1 *' ELSE c END;
+    m := pg_catalog.regexp_match(c, '^(\d+)\s+(\d+)\s+\*\s+\*\s+\*$');
+    IF m IS NOT NULL THEN
+        RETURN pg_catalog.format('daily at %s:%s %s', pg_catalog.lpad(m[2], 2, '0'), pg_catalog.lpad(m[1], 2, '0'), tz);
+    END IF;
+    m := pg_catalog.regexp_match(c, '^(\d+)\s+(\d+)\s+\*\s+\*\s+([0-7])$');
+    IF m IS NOT NULL THEN
+        RETURN pg_catalog.format('weekly on %s at %s:%s %s', days[m[3]::pg_catalog.int4 OPERATOR(pg_catalog.+) 1],
+                                 pg_catalog.lpad(m[2], 2, '0'), pg_catalog.lpad(m[1], 2, '0'), tz);
+    END IF;
+    m := pg_catalog.regexp_match(c, '^(\d+)\s+(\d+)\s+(\d+)\s+\*\s+\*$');
+    IF m IS NOT NULL THEN
+        RETURN pg_catalog.format('monthly on day %s at %s:%s %s', m[3],
+                                 pg_catalog.lpad(m[2], 2, '0'), pg_catalog.lpad(m[1], 2, '0'), tz);
+    END IF;
+    m := pg_catalog.regexp_match(c, '^(\d+)\s+\*\s+\*\s+\*\s+\*$');
+    IF m IS NOT NULL THEN
+        RETURN pg_catalog.format('hourly at minute %s', m[1]);
+    END IF;
+    m := pg_catalog.regexp_match(c, '^\*/(\d+)\s+\*\s+\*\s+\*\s+\*$');
+    IF m IS NOT NULL THEN
+        RETURN 'every ' OPERATOR(pg_catalog.||) reporting._describe_every(pg_catalog.make_interval(mins => m[1]::pg_catalog.int4));
+    END IF;
+    RETURN pg_catalog.format('on cron schedule "%s" (%s)', cron, tz);
+END
+$$;
+
 -- The next scheduled refresh, computed by the scheduler's own code
 -- (src/decide.c) instead of a plpgsql copy of its rules: the same answer
 -- in reporting.status as in the scheduler, never in the past after a

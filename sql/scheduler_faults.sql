@@ -14,7 +14,9 @@
 --  7. ALTER DATABASE ... SET reporting.enabled = off pauses this database
 --     (refused by 0.4.0);
 --  8. pruning the history skips rows a user's open transaction has locked
---     instead of waiting for it.
+--     instead of waiting for it;
+--  9. the next refresh and the schedule's words do not depend on the
+--     reader's session time zone.
 --
 -- Every wait polls for a state with a bound (pg_temp.wait_until); nothing
 -- printed depends on timing.
@@ -217,6 +219,24 @@ $$, 120) AS never_waited_for_the_transaction;
 COMMIT;
 ALTER SYSTEM RESET reporting.history_max_runs;
 SELECT pg_reload_conf();
+
+-------------------------------------------------------------------------------
+-- 9. schedules computed and described in the zone the scheduler uses, not
+--    the reader's session zone
+-------------------------------------------------------------------------------
+SELECT reporting.register('stat_view', every => '1 day', mode => 'plain');
+-- as if registered the day before Berlin's clocks go back in 2027 (so that
+-- it is not due meanwhile), its history forgotten
+UPDATE reporting.registrations SET registered_at = '2027-10-30 12:00+00' WHERE view = 'stat_view'::regclass;
+DELETE FROM reporting.runs WHERE view = 'stat_view'::regclass;
+SET timezone = 'Europe/Berlin';
+CREATE TEMP TABLE next_in_berlin AS SELECT next_refresh_at AS at FROM reporting._next_refresh('stat_view');
+SET timezone = 'Asia/Tokyo';
+SELECT n.next_refresh_at = b.at AS same_next_refresh_whoever_reads,
+       reporting._describe_schedule(NULL, '0 6 * * *', NULL) = 'daily at 06:00 ' || reporting._default_timezone()
+         AS described_in_the_scheduler_zone
+  FROM reporting._next_refresh('stat_view') n, next_in_berlin b;
+RESET timezone;
 
 SELECT reporting.unregister('stat_view');
 DROP TABLE fault_src CASCADE;

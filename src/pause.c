@@ -33,6 +33,10 @@ PG_FUNCTION_INFO_V1(reporting_scheduling_paused);
 
 /* did this database have its own reporting.enabled when the scheduler connected? */
 static bool pause_database_setting_at_start = false;
+/* the configuration files' value, read once per reload: -1 until read */
+static int	pause_files_value = -1;
+/* the query for this database's own setting, planned once per process */
+static SPIPlanPtr pause_setting_plan = NULL;
 
 /*
  * This database's own reporting.enabled (ALTER DATABASE ... SET, for every
@@ -45,13 +49,21 @@ database_setting(bool *value)
 	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
 	char	   *text;
 
-	if (SPI_execute_with_args("SELECT pg_catalog.split_part(c, '=', 2)"
-							  "  FROM pg_catalog.pg_db_role_setting s,"
-							  "       pg_catalog.unnest(s.setconfig) c"
-							  " WHERE s.setdatabase OPERATOR(pg_catalog.=) $1"
-							  "   AND s.setrole OPERATOR(pg_catalog.=) 0"
-							  "   AND pg_catalog.split_part(c, '=', 1) OPERATOR(pg_catalog.=) '" ENABLED_NAME "'",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+	if (pause_setting_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT pg_catalog.split_part(c, '=', 2)"
+									   "  FROM pg_catalog.pg_db_role_setting s,"
+									   "       pg_catalog.unnest(s.setconfig) c"
+									   " WHERE s.setdatabase OPERATOR(pg_catalog.=) $1"
+									   "   AND s.setrole OPERATOR(pg_catalog.=) 0"
+									   "   AND pg_catalog.split_part(c, '=', 1) OPERATOR(pg_catalog.=) '" ENABLED_NAME "'",
+									   1, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not plan the query for the settings of database %u", MyDatabaseId);
+		pause_setting_plan = plan;
+	}
+	if (SPI_execute_plan(pause_setting_plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the settings of database %u", MyDatabaseId);
 	if (SPI_processed != 1)
 		return false;
@@ -91,6 +103,13 @@ reporting_pause_remember_start(void)
 	pause_database_setting_at_start = database_setting(&value);
 }
 
+/* The configuration files were read again (SIGHUP): forget their value. */
+void
+reporting_pause_config_reloaded(void)
+{
+	pause_files_value = -1;
+}
+
 /*
  * Whether scheduling is paused in this database now, and by whom.  In a
  * transaction with SPI connected.  Outside the scheduler (for
@@ -105,7 +124,11 @@ reporting_pause_state(void)
 	if (database_setting(&value))
 		return value ? PAUSE_NONE : PAUSE_DATABASE;
 	if (pause_database_setting_at_start)
-		return server_setting_from_files() ? PAUSE_NONE : PAUSE_SERVER;
+	{
+		if (pause_files_value < 0)
+			pause_files_value = server_setting_from_files() ? 1 : 0;
+		return pause_files_value ? PAUSE_NONE : PAUSE_SERVER;
+	}
 	if (!IsBackgroundWorker)
 	{
 		const char *reset = GetConfigOptionResetString(ENABLED_NAME);

@@ -21,5 +21,6 @@ typedef enum ReportingPause
 
 extern void reporting_pause_remember_start(void);
 extern ReportingPause reporting_pause_state(void);
+extern void reporting_pause_config_reloaded(void);
 
 #endif							/* REPORTING_PAUSE_H */

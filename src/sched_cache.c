@@ -48,6 +48,14 @@
 static HTAB *sched_views = NULL;
 static bool sched_valid = false;
 static Oid	sched_registrations_oid = InvalidOid;
+/* woken by the latch: compare the registrations' fingerprint at the next refresh */
+static bool sched_recheck = false;
+/* the registrations' fingerprint when they were last read */
+static int64 sched_fingerprint = -1;
+/* some cached view's history is to be read (runs_loaded false) */
+static bool sched_runs_missing = true;
+/* SCHED_RUNS_QUERY, planned once per registrations table */
+static SPIPlanPtr sched_runs_plan = NULL;
 
 /* relcache callback: the registrations, or a registered view, changed */
 static void
@@ -160,24 +168,25 @@ parse_registration(const char *every_text, const char *cron,
 }
 
 /*
- * Fill in the schedule of v from its registration's columns, as text (NULL
- * when not set; every_text and max_age_text are interval literals as
- * stored).  Any error parsing them raises (an unknown time zone, 22023; a
- * cron expression 0.4.0 did not check) is caught in a subtransaction and
- * kept as v->problem, so that one bad registration cannot stop the others.
+ * Run fn(arg) in a subtransaction of its own.  Returns true when it
+ * succeeded (the subtransaction is then committed into the caller's
+ * transaction); false when it raised an ERROR, which is then rolled back,
+ * with the error's message in message (message_len bytes).  The caller's
+ * memory context and resource owner are kept.  The pattern is
+ * PostgreSQL's own for PL exception blocks (pl_exec.c).
  */
-void
-sched_parse_registration(SchedView *v, const char *every_text, const char *cron,
-						 const char *timezone, const char *max_age_text)
+bool
+sched_run_isolated(void (*fn) (void *arg), void *arg, char *message, size_t message_len)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(outer);
 	PG_TRY();
 	{
-		parse_registration(every_text, cron, timezone, max_age_text, v);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(outer);
 		CurrentResourceOwner = owner;
@@ -192,10 +201,46 @@ sched_parse_registration(SchedView *v, const char *every_text, const char *cron,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(outer);
 		CurrentResourceOwner = owner;
-		snprintf(v->problem, SCHED_PROBLEM_LEN, "%s", edata->message);
+		snprintf(message, message_len, "%s", edata->message);
 		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
+	return ok;
+}
+
+/* the arguments of parse_registration, for sched_run_isolated */
+typedef struct ParseArgs
+{
+	SchedView  *v;
+	const char *every_text;
+	const char *cron;
+	const char *timezone;
+	const char *max_age_text;
+} ParseArgs;
+
+static void
+parse_isolated(void *arg)
+{
+	ParseArgs  *a = (ParseArgs *) arg;
+
+	parse_registration(a->every_text, a->cron, a->timezone, a->max_age_text, a->v);
+}
+
+/*
+ * Fill in the schedule of v from its registration's columns, as text (NULL
+ * when not set; every_text and max_age_text are interval literals as
+ * stored).  Any error parsing them raises (an unknown time zone, 22023; a
+ * cron expression 0.4.0 did not check) is caught in a subtransaction and
+ * kept as v->problem, so that one bad registration cannot stop the others.
+ */
+void
+sched_parse_registration(SchedView *v, const char *every_text, const char *cron,
+						 const char *timezone, const char *max_age_text)
+{
+	ParseArgs	args = {v, every_text, cron, timezone, max_age_text};
+
+	(void) sched_run_isolated(parse_isolated, &args, v->problem, SCHED_PROBLEM_LEN);
 }
 
 /*
@@ -311,7 +356,22 @@ query_runs(int nviews, const Oid *views)
 		elems[i] = ObjectIdGetDatum(views[i]);
 	values[0] = PointerGetDatum(construct_array(elems, nviews, OIDOID, sizeof(Oid), true,
 												TYPALIGN_INT));
-	if (SPI_execute_with_args(SCHED_RUNS_QUERY, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (!IsBackgroundWorker)
+	{
+		/* reporting._next_refresh in a backend: once, no plan to keep */
+		if (SPI_execute_with_args(SCHED_RUNS_QUERY, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the history of refreshes");
+		return;
+	}
+	if (sched_runs_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(SCHED_RUNS_QUERY, 1, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not plan the query for the history of refreshes");
+		sched_runs_plan = plan;
+	}
+	if (SPI_execute_plan(sched_runs_plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the history of refreshes");
 }
 
@@ -368,6 +428,35 @@ sched_read_runs(SchedView *v)
 }
 
 /*
+ * A fingerprint of the registrations' rows: their number and the sum of
+ * their xmins (any insert, update or delete changes it).  Relcache
+ * invalidations alone do not do: a backend that registers a view sets our
+ * latch from its commit callback, before it sends its invalidations, so the
+ * cycle that wakes may run before they arrive, and then sleep for long.
+ */
+static int64
+registrations_fingerprint(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute("SELECT pg_catalog.count(*) OPERATOR(pg_catalog.*) 1000003 OPERATOR(pg_catalog.+)"
+					"       COALESCE(pg_catalog.sum(xmin::pg_catalog.text::pg_catalog.int8), 0)"
+					"  FROM reporting.registrations", false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the registrations");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(DirectFunctionCall1(numeric_int8, d));
+}
+
+/* The scheduler was woken by its latch: compare the fingerprint at the next refresh. */
+void
+sched_cache_recheck_next(void)
+{
+	sched_recheck = true;
+}
+
+/*
  * Bring the cache up to date, in the caller's transaction (with SPI
  * connected and a snapshot): the registrations after an invalidation, the
  * history of views that have none loaded yet (all of them after a start).
@@ -385,13 +474,27 @@ sched_cache_refresh(void)
 	/* the extension may have been dropped and created again meanwhile */
 	registrations = get_relname_relid("registrations",
 									  get_namespace_oid(REPORTING_SCHEMA_NAME, false));
+	if (sched_valid && sched_recheck && registrations == sched_registrations_oid &&
+		registrations_fingerprint() != sched_fingerprint)
+		sched_valid = false;
+	sched_recheck = false;
 	if (!sched_valid || registrations != sched_registrations_oid)
 	{
 		/* valid from here on, unless an invalidation arrives while loading */
 		sched_valid = true;
+		if (registrations != sched_registrations_oid && sched_runs_plan != NULL)
+		{
+			SPI_freeplan(sched_runs_plan);
+			sched_runs_plan = NULL;
+		}
 		sched_registrations_oid = registrations;
+		/* before the load: a change in between is seen as one at the next check */
+		sched_fingerprint = registrations_fingerprint();
 		load_registrations();
+		sched_runs_missing = true;
 	}
+	if (!sched_runs_missing)
+		return;
 	missing = palloc(sizeof(Oid) * Max(hash_get_num_entries(sched_views), 1));
 	hash_seq_init(&seq, sched_views);
 	while ((v = hash_seq_search(&seq)) != NULL)
@@ -399,6 +502,7 @@ sched_cache_refresh(void)
 			missing[nmissing++] = v->view;
 	if (nmissing > 0)
 		load_runs(nmissing, missing);
+	sched_runs_missing = false;
 }
 
 /* Every cached view, in an array allocated in the caller's memory context. */
@@ -422,6 +526,14 @@ SchedView *
 sched_cache_lookup(Oid view)
 {
 	return hash_search(sched_views, &view, HASH_FIND, NULL);
+}
+
+/* Read v's history again at the next sched_cache_refresh(). */
+void
+sched_cache_mark_stale(SchedView *v)
+{
+	v->runs_loaded = false;
+	sched_runs_missing = true;
 }
 
 /* Read the history of one view again (it came due, or was refreshed). */
@@ -487,7 +599,7 @@ sched_cache_worker_done(Oid view)
 	if (v == NULL)
 		return;
 	v->has_worker = false;
-	v->runs_loaded = false;
+	sched_cache_mark_stale(v);
 	if (!v->seen)
 		sched_cache_forget(view);
 }

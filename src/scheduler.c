@@ -77,6 +77,8 @@
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 /* how long a refresh worker may take to start before it is given up on */
 #define WORKER_START_TIMEOUT_MS 10000
+/* the shortest sleep until a view is due: a cycle's own cost is paid at most 100 times a second */
+#define MIN_SLEEP_MS 10
 /* while paused, how often the database's own setting is read again */
 #define PAUSED_SLEEP_MS 5000
 /* the longest sleep, so that settings and clock changes are noticed */
@@ -207,13 +209,23 @@ restore_in_progress(void)
 static bool
 lock_registration(Oid view)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(view)};
 
-	if (SPI_execute_with_args("SELECT 1 FROM reporting.registrations"
-							  " WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
-							  "   FOR KEY SHARE SKIP LOCKED",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+	/* planned once: the scheduler takes this lock for every skip it records */
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM reporting.registrations"
+									" WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+									"   FOR KEY SHARE SKIP LOCKED",
+									1, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not plan the lock on registrations");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the registration of relation %u", view);
 	return SPI_processed == 1;
 }
@@ -468,6 +480,24 @@ act_on_view(SchedView *v, List *due, TimestampTz now, bool *slots_left)
 	return DT_NOEND;
 }
 
+/* the arguments and result of act_on_view, for sched_run_isolated */
+typedef struct ActArgs
+{
+	SchedView  *v;
+	List	   *due;
+	TimestampTz now;
+	bool	   *slots_left;
+	TimestampTz next;
+} ActArgs;
+
+static void
+act_isolated(void *arg)
+{
+	ActArgs    *a = (ActArgs *) arg;
+
+	a->next = act_on_view(a->v, a->due, a->now, a->slots_left);
+}
+
 /*
  * act_on_view in a subtransaction of its own: an error (a registration
  * dropped meanwhile, a function that fails for this view only) is logged,
@@ -477,41 +507,19 @@ act_on_view(SchedView *v, List *due, TimestampTz now, bool *slots_left)
 static TimestampTz
 act_on_view_isolated(SchedView *v, List *due, TimestampTz now, bool *slots_left)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	TimestampTz next = DT_NOEND;
+	ActArgs		args = {v, due, now, slots_left, DT_NOEND};
+	char		message[SCHED_PROBLEM_LEN];
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(outer);
-	PG_TRY();
-	{
-		next = act_on_view(v, due, now, slots_left);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(outer);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(outer);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(outer);
-		CurrentResourceOwner = owner;
-		ereport(LOG,
-				(errmsg("reporting: could not schedule the refresh of relation %u: %s",
-						v->view, edata->message),
-				 errdetail("The other registered views are scheduled as usual; this one is looked at again in %d seconds.",
-						   (int) (SCHED_FAULT_WAIT_USECS / USECS_PER_SEC))));
-		FreeErrorData(edata);
-		v->hold_until = now + SCHED_FAULT_WAIT_USECS;
-		v->runs_loaded = false;
-		next = v->hold_until;
-	}
-	PG_END_TRY();
-	return next;
+	if (sched_run_isolated(act_isolated, &args, message, sizeof(message)))
+		return args.next;
+	ereport(LOG,
+			(errmsg("reporting: could not schedule the refresh of relation %u: %s",
+					v->view, message),
+			 errdetail("The other registered views are scheduled as usual; this one is looked at again in %d seconds.",
+					   (int) (SCHED_FAULT_WAIT_USECS / USECS_PER_SEC))));
+	v->hold_until = now + SCHED_FAULT_WAIT_USECS;
+	sched_cache_mark_stale(v);
+	return v->hold_until;
 }
 
 /* order of due views: the one due first first, then by OID (as 0.4.0) */
@@ -565,7 +573,7 @@ run_due_views(TimestampTz now)
 			if (stale == NULL)
 				stale = palloc(sizeof(Oid) * nviews);
 			stale[nstale++] = v->view;
-			v->runs_loaded = false;
+			sched_cache_mark_stale(v);
 		}
 	}
 	if (nstale > 0)
@@ -643,8 +651,9 @@ scheduler_cycle(void)
 	if (next != DT_NOEND)
 	{
 		now = GetCurrentTimestamp();
+		/* views due a few ms apart are taken in one cycle, not one cycle each */
 		sleep_ms = Min(sleep_ms, next <= now ? 0 :
-					   (long) ((next - now + 999) / 1000));
+					   Max(MIN_SLEEP_MS, (long) ((next - now + 999) / 1000)));
 	}
 	return sleep_ms;
 }
@@ -704,6 +713,7 @@ reporting_scheduler_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			reporting_pause_config_reloaded();
 		}
 		in_cycle = true;
 		if (stop_requested)
@@ -715,9 +725,10 @@ reporting_scheduler_main(Datum main_arg)
 		MemoryContextReset(cycle_context);
 
 		CHECK_FOR_INTERRUPTS();
-		if (sleep_ms > 0 && !stop_requested)
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
+		if (sleep_ms > 0 && !stop_requested &&
+			(WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   sleep_ms, PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0)
+			sched_cache_recheck_next();
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
