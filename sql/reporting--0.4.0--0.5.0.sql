@@ -705,12 +705,38 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m pg_catalog.text[];
-    tz pg_catalog.text := coalesce(timezone, reporting._default_timezone());
+    -- (nothing here is called through the schema's name: the event
+    -- triggers call this function as the extension's owner, and the schema
+    -- now called "reporting" may not be the extension's; see security.c)
+    tz pg_catalog.text := coalesce(timezone, (SELECT s.reset_val FROM pg_catalog.pg_settings s
+                                               WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'));
     days pg_catalog.text[] := ARRAY['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
     c pg_catalog.text := pg_catalog.lower(pg_catalog.btrim(cron));
+    span pg_catalog.interval := every;
+    words pg_catalog.text;
 BEGIN
-    IF every IS NOT NULL THEN
-        RETURN 'every ' OPERATOR(pg_catalog.||) reporting._describe_every(every);
+    IF every IS NULL AND cron IS NULL THEN
+        RETURN 'manually';
+    END IF;
+    IF every IS NULL THEN
+        m := pg_catalog.regexp_match(c, '^\*/(\d+)\s+\*\s+\*\s+\*\s+\*$');
+        IF m IS NOT NULL THEN
+            span := pg_catalog.make_interval(mins => m[1]::pg_catalog.int4);
+        END IF;
+    END IF;
+    IF span IS NOT NULL THEN
+        -- "5 minutes", "hour", "90 seconds": the largest unit that divides it
+        SELECT CASE WHEN u.secs OPERATOR(pg_catalog./) u.n OPERATOR(pg_catalog.=) 1 THEN u.unit
+                    ELSE (u.secs OPERATOR(pg_catalog./) u.n)::pg_catalog.text
+                         OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) u.unit OPERATOR(pg_catalog.||) 's' END
+          INTO words
+          FROM (SELECT s.secs, x.n, x.unit
+                  FROM (SELECT pg_catalog.round(pg_catalog.date_part('epoch', span))::pg_catalog.int8 AS secs) s,
+                       (VALUES (86400, 'day'), (3600, 'hour'), (60, 'minute'), (1, 'second')) x (n, unit)
+                 WHERE s.secs OPERATOR(pg_catalog.%) x.n OPERATOR(pg_catalog.=) 0
+                 ORDER BY x.n DESC
+                 LIMIT 1) u;
+        RETURN 'every ' OPERATOR(pg_catalog.||) words;
     ELSIF cron IS NULL THEN
         RETURN 'manually';
     END IF;
@@ -735,10 +761,6 @@ BEGIN
     m := pg_catalog.regexp_match(c, '^(\d+)\s+\*\s+\*\s+\*\s+\*$');
     IF m IS NOT NULL THEN
         RETURN pg_catalog.format('hourly at minute %s', m[1]);
-    END IF;
-    m := pg_catalog.regexp_match(c, '^\*/(\d+)\s+\*\s+\*\s+\*\s+\*$');
-    IF m IS NOT NULL THEN
-        RETURN 'every ' OPERATOR(pg_catalog.||) reporting._describe_every(pg_catalog.make_interval(mins => m[1]::pg_catalog.int4));
     END IF;
     RETURN pg_catalog.format('on cron schedule "%s" (%s)', cron, tz);
 END

@@ -123,7 +123,7 @@ CREATE EXTENSION reporting;
 CREATE TABLE public.sec_orders (id int PRIMARY KEY);
 CREATE MATERIALIZED VIEW public.sec_count AS SELECT 1 AS k, count(*) AS n FROM public.sec_orders;
 CREATE UNIQUE INDEX ON public.sec_count (k);
-SELECT reporting.register('public.sec_count');
+SELECT reporting.register('public.sec_count', every => '1 hour');
 ALTER SCHEMA reporting RENAME TO reporting_real;
 SET ROLE regress_sec_mallory;
 CREATE SCHEMA reporting;
@@ -139,6 +139,12 @@ CREATE FUNCTION reporting._refresh_plan() RETURNS TABLE (view regclass, level in
     LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); END$$;
 CREATE FUNCTION reporting._add_trigger(regclass, text, text, text, text) RETURNS void
     LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); END$$;
+-- what describing a dropped report's schedule once called by name (0.5.0
+-- development: the NOTICE of a registration dropped for good)
+CREATE FUNCTION reporting._default_timezone() RETURNS text
+    LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); RETURN 'UTC'; END$$;
+CREATE FUNCTION reporting._describe_every(interval) RETURNS text
+    LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); RETURN 'x'; END$$;
 RESET ROLE;
 -- the C paths refuse to use it
 \set VERBOSITY default
