@@ -145,6 +145,11 @@ CREATE FUNCTION reporting._default_timezone() RETURNS text
     LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); RETURN 'UTC'; END$$;
 CREATE FUNCTION reporting._describe_every(interval) RETURNS text
     LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); RETURN 'x'; END$$;
+-- what freshness() computes its answer with
+CREATE FUNCTION reporting._freshness_reads(regclass, OUT relids oid[], OUT views oid[], OUT valid_until timestamptz)
+    LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); END$$;
+CREATE FUNCTION reporting._freshness_row(regclass) RETURNS SETOF record
+    LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap(); END$$;
 RESET ROLE;
 -- the C paths refuse to use it
 \set VERBOSITY default
@@ -153,6 +158,8 @@ SELECT reporting_real.refresh_all();
 SELECT pg_temp.try($$SELECT reporting_real.refresh('public.sec_count')$$);
 SELECT pg_temp.try($$SELECT reporting_real.register('public.sec_count')$$);
 SELECT pg_temp.try($$SELECT reporting_real.grant_refresh('public.sec_count', 'regress_sec_mallory')$$);
+SELECT pg_temp.try($$SELECT reporting_real.freshness('public.sec_count')$$);
+SELECT pg_temp.try($$SELECT reporting_real.assert_fresh('public.sec_count', '1 hour')$$);
 -- the event trigger that forgets dropped views finds the real table by OID
 DROP MATERIALIZED VIEW public.sec_count;
 SELECT count(*) AS registrations_left FROM reporting_real.registrations;

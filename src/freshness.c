@@ -345,6 +345,8 @@ reporting_describe_freshness(PG_FUNCTION_ARGS)
 	}
 	if (PG_ARGISNULL(7))
 		PG_RETURN_NULL();
+	/* the SQL below names the schema "reporting": it must be ours */
+	(void) reporting_check_schema(ERROR);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	SPI_execute_with_args("SELECT reporting._describe_schedule($1, $2, $3)",
@@ -722,6 +724,8 @@ compute_entry(FreshnessEntry *entry, Oid view, TimestampTz now, MemoryContext pa
 									   ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
+		/* the SQL below names the schema "reporting": it must be ours */
+		(void) reporting_check_schema(ERROR);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute_with_args("SELECT * FROM reporting._freshness_row($1)",
@@ -775,6 +779,8 @@ guess_reads(Oid view, MemoryContext cxt, int *nrelids, Oid **relids, int *nviews
 
 	memset(&shape, 0, sizeof(shape));
 	shape.cxt = cxt;
+	/* the SQL below names the schema "reporting": it must be ours */
+	(void) reporting_check_schema(ERROR);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT relids, views FROM reporting._freshness_reads($1)",
@@ -1033,6 +1039,8 @@ reporting_assert_fresh(PG_FUNCTION_ARGS)
 
 	values[0] = ObjectIdGetDatum(view);
 	values[1] = PG_GETARG_DATUM(1);
+	/* the SQL below names the schema "reporting": it must be ours */
+	(void) reporting_check_schema(ERROR);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	SPI_execute_with_args("SELECT reporting._assert_fresh_detail($1, $2)",
