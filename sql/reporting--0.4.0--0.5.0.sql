@@ -548,69 +548,6 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_assert_fresh';
 
--- reporting.status: what it says of each view comes from the cache (one
--- lookup per view while nothing changed); a view that no longer exists
--- gets its last runs from the history.
-CREATE OR REPLACE VIEW reporting.status WITH (security_invoker = true) AS
-SELECT r.view,
-       c.relowner::pg_catalog.regrole AS owner,
-       coalesce(f.schedule, reporting._describe_schedule(r.every, r.cron, r.timezone)) AS schedule,
-       r.every, r.cron, r.timezone,
-       r.mode, r.refresh_when, r.max_age,
-       coalesce(f.last_started_at, gone.started_at) AS last_started_at,
-       coalesce(f.last_duration, gone.duration) AS last_duration,
-       coalesce(f.last_status, gone.status) AS last_status,
-       coalesce(f.last_mode, gone.mode) AS last_mode,
-       coalesce(f.last_error, CASE WHEN gone.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN gone.error END) AS last_error,
-       coalesce(f.last_sqlstate, gone.sqlstate) AS last_sqlstate,
-       coalesce(f.last_refreshed_at, gone_ok.started_at) AS last_refreshed_at,
-       coalesce(f.rows, gone_ok.rows) AS rows,
-       pg_catalog.now() OPERATOR(pg_catalog.-) coalesce(f.last_refreshed_at, gone_ok.started_at) AS age,
-       CASE WHEN c.oid IS NULL
-            THEN reporting._describe_freshness(false, r.every, r.cron, r.timezone, gone_ok.started_at,
-                                               gone.status, gone.started_at, pg_catalog.now())
-            ELSE f.sentence END AS freshness,
-       c.oid IS NOT NULL AS view_exists,
-       coalesce(c.relispopulated, false) AS populated,
-       r.registered_at,
-       f.sources_changed,
-       f.last_source_change,
-       f.changes AS source_changes,
-       CASE WHEN f.state OPERATOR(pg_catalog.=) 'unknown' THEN f.verdict_reason END AS unknown_reason,
-       f.next_refresh_at,
-       coalesce(f.consecutive_failures, 0) AS consecutive_failures,
-       f.retry_at,
-       r.owner AS registered_owner,
-       ARRAY(SELECT g.grantee FROM reporting.refresh_grants g
-              WHERE g.view OPERATOR(pg_catalog.=) r.view
-                AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
-                AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
-              ORDER BY g.grantee::pg_catalog.text COLLATE "C") AS refresh_grantees,
-       b.reason AS refresh_blocked,
-       b.hint AS refresh_blocked_hint,
-       coalesce(f.state OPERATOR(pg_catalog.=) 'unchanged', false) AS fresh,
-       f.as_of,
-       pg_catalog.now() OPERATOR(pg_catalog.-) f.as_of AS lag,
-       f.clock AS depends_on_clock,
-       f.upstream AS behind_upstream,
-       r.sources AS declared_sources
-  FROM reporting.registrations r
-  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
-  LEFT JOIN LATERAL reporting._freshness_cached(r.view) f ON c.oid IS NOT NULL
-  LEFT JOIN LATERAL (
-        SELECT u.started_at, u.duration, u.status, u.mode, u.error, u.sqlstate
-          FROM reporting.runs u
-         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
-         ORDER BY u.started_at DESC, u.id DESC
-         LIMIT 1) gone ON true
-  LEFT JOIN LATERAL (
-        SELECT u.started_at, u.rows
-          FROM reporting.runs u
-         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
-           AND u.status OPERATOR(pg_catalog.=) 'refreshed'
-         ORDER BY u.started_at DESC, u.id DESC
-         LIMIT 1) gone_ok ON true
-  LEFT JOIN LATERAL reporting._refresh_blocked(r.view, r.owner) b ON c.oid IS NOT NULL;
 
 -------------------------------------------------------------------------------
 -- Refresh workers, their slots and the refresh paths (issue 12, part 1)
@@ -2093,3 +2030,82 @@ $$;
 COMMENT ON FUNCTION reporting.verify(pg_catalog.regclass) IS
     'The rows where an incremental report differs from its query over all time (difference: missing, a row the query returns that the report lacks; extra, the reverse), with the report owner''s TimeZone and search_path; no row when it is correct.';
 GRANT EXECUTE ON FUNCTION reporting.verify(pg_catalog.regclass) TO PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Status: the columns of every concern above
+-------------------------------------------------------------------------------
+
+-- reporting.status: what it says of each view comes from the cache (one
+-- lookup per view while nothing changed); a view that no longer exists
+-- gets its last runs from the history; and why the scheduler cannot
+-- schedule it (schedule_problem) or schedules nothing in this database now
+-- (scheduling_paused).
+--
+CREATE OR REPLACE VIEW reporting.status WITH (security_invoker = true) AS
+SELECT r.view,
+       c.relowner::pg_catalog.regrole AS owner,
+       coalesce(f.schedule, reporting._describe_schedule(r.every, r.cron, r.timezone)) AS schedule,
+       r.every, r.cron, r.timezone,
+       r.mode, r.refresh_when, r.max_age,
+       coalesce(f.last_started_at, gone.started_at) AS last_started_at,
+       coalesce(f.last_duration, gone.duration) AS last_duration,
+       coalesce(f.last_status, gone.status) AS last_status,
+       coalesce(f.last_mode, gone.mode) AS last_mode,
+       coalesce(f.last_error, CASE WHEN gone.status OPERATOR(pg_catalog.=) ANY (ARRAY['failed', 'interrupted']) THEN gone.error END) AS last_error,
+       coalesce(f.last_sqlstate, gone.sqlstate) AS last_sqlstate,
+       coalesce(f.last_refreshed_at, gone_ok.started_at) AS last_refreshed_at,
+       coalesce(f.rows, gone_ok.rows) AS rows,
+       pg_catalog.now() OPERATOR(pg_catalog.-) coalesce(f.last_refreshed_at, gone_ok.started_at) AS age,
+       CASE WHEN c.oid IS NULL
+            THEN reporting._describe_freshness(false, r.every, r.cron, r.timezone, gone_ok.started_at,
+                                               gone.status, gone.started_at, pg_catalog.now())
+            ELSE f.sentence END AS freshness,
+       c.oid IS NOT NULL AS view_exists,
+       coalesce(c.relispopulated, false) AS populated,
+       r.registered_at,
+       f.sources_changed,
+       f.last_source_change,
+       f.changes AS source_changes,
+       CASE WHEN f.state OPERATOR(pg_catalog.=) 'unknown' THEN f.verdict_reason END AS unknown_reason,
+       f.next_refresh_at,
+       coalesce(f.consecutive_failures, 0) AS consecutive_failures,
+       f.retry_at,
+       r.owner AS registered_owner,
+       ARRAY(SELECT g.grantee FROM reporting.refresh_grants g
+              WHERE g.view OPERATOR(pg_catalog.=) r.view
+                AND g.granted_by::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
+                AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) c.relowner
+              ORDER BY g.grantee::pg_catalog.text COLLATE "C") AS refresh_grantees,
+       b.reason AS refresh_blocked,
+       b.hint AS refresh_blocked_hint,
+       coalesce(f.state OPERATOR(pg_catalog.=) 'unchanged', false) AS fresh,
+       f.as_of,
+       pg_catalog.now() OPERATOR(pg_catalog.-) f.as_of AS lag,
+       f.clock AS depends_on_clock,
+       f.upstream AS behind_upstream,
+       r.sources AS declared_sources,
+       CASE WHEN c.oid IS NOT NULL THEN reporting._schedule_problem(r.view) END AS schedule_problem,
+       coalesce(reporting._scheduling_paused(),
+                (SELECT pg_catalog.format('scheduling is paused until %s (reporting.pause_scheduling())', p.until)
+                   FROM (SELECT reporting.scheduling_paused_until() AS until) p
+                  WHERE p.until IS NOT NULL)) AS scheduling_paused
+  FROM reporting.registrations r
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
+  LEFT JOIN LATERAL reporting._freshness_cached(r.view) f ON c.oid IS NOT NULL
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.duration, u.status, u.mode, u.error, u.sqlstate
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) gone ON true
+  LEFT JOIN LATERAL (
+        SELECT u.started_at, u.rows
+          FROM reporting.runs u
+         WHERE u.view OPERATOR(pg_catalog.=) r.view AND c.oid IS NULL
+           AND u.status OPERATOR(pg_catalog.=) 'refreshed'
+         ORDER BY u.started_at DESC, u.id DESC
+         LIMIT 1) gone_ok ON true
+  LEFT JOIN LATERAL reporting._refresh_blocked(r.view, r.owner) b ON c.oid IS NOT NULL;
+
+COMMENT ON VIEW reporting.status IS
+    'One row per registered view: schedule, mode, the last run and the last successful refresh, whether it can be missing committed changes (fresh; sources_changed true, false or NULL for unknown, through the materialized views it reads, with depends_on_clock and behind_upstream), as_of and lag, a freshness sentence in plain language, when the scheduler refreshes it next, its owner when registered, the roles granted its refresh, why the scheduler will not refresh it with what to do (refresh_blocked, refresh_blocked_hint), why it cannot schedule it (schedule_problem), and whether scheduling is paused in this database (scheduling_paused).';

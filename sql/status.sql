@@ -82,6 +82,15 @@ SELECT view, dead_tuples, stale_statistics, high_bloat, needs_attention, hint,
        last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
   FROM reporting.source_health WHERE view = 'daily'::regclass;
 
+-- why the scheduler schedules nothing here now, in status
+SELECT DISTINCT scheduling_paused FROM reporting.status;
+SELECT reporting.pause_scheduling('10 minutes');
+SELECT DISTINCT scheduling_paused LIKE 'scheduling is paused until % (reporting.pause_scheduling())' AS says_paused
+  FROM reporting.status;
+SELECT reporting.pause_scheduling('0');
+SELECT DISTINCT scheduling_paused FROM reporting.status;
+SELECT DISTINCT schedule_problem FROM reporting.status;
+
 SET client_min_messages = warning;
 DROP TABLE orders, switch CASCADE;
 SELECT count(*) AS registrations FROM reporting.registrations;

@@ -55,7 +55,7 @@ SELECT columns_are('reporting', 'status',
           'sources_changed', 'last_source_change', 'source_changes', 'unknown_reason', 'next_refresh_at',
           'consecutive_failures', 'retry_at', 'registered_owner', 'refresh_grantees', 'refresh_blocked',
           'refresh_blocked_hint', 'fresh', 'as_of', 'lag', 'depends_on_clock',
-          'behind_upstream', 'declared_sources'],
+          'behind_upstream', 'declared_sources', 'schedule_problem', 'scheduling_paused'],
     'status has the documented columns');
 SELECT has_function('reporting', 'assert_fresh', ARRAY['regclass', 'interval'], 'assert_fresh has the documented signature');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reporting'),
