@@ -435,6 +435,45 @@ AS 'MODULE_PATHNAME', 'reporting_freshness_cached';
 COMMENT ON FUNCTION reporting._freshness_cached(pg_catalog.regclass) IS
     'Internal: reporting._freshness_row() answered from the per-backend cache while nothing it depends on has changed.';
 
+-- The verdict alone, from a cache the skips and failures recorded for the
+-- view leave alone: for the skip decisions of the scheduler and
+-- refresh_all(), which record a skip at each decision.
+CREATE FUNCTION reporting._freshness_verdict(view pg_catalog.regclass,
+    OUT state pg_catalog.text, OUT clock pg_catalog.text,
+    OUT last_refreshed_at pg_catalog.timestamptz)
+RETURNS record
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_freshness_verdict';
+
+COMMENT ON FUNCTION reporting._freshness_verdict(pg_catalog.regclass) IS
+    'Internal: the verdict of reporting._freshness_row() (state, clock, last_refreshed_at) from a cache that only successful refreshes of the view, not its recorded skips, make it compute again.';
+
+-- Why refresh_all() and the scheduler may skip a view (as in 0.4.0), now
+-- from the cached verdict: a skip costs a lookup, not the whole check.
+CREATE OR REPLACE FUNCTION reporting._skip_reason(view pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN (
+    SELECT CASE WHEN f.clock OPERATOR(pg_catalog.=) 'date'
+                THEN 'sources unchanged since the last refresh, and the date has not changed'
+                ELSE 'sources unchanged since the last refresh' END
+      FROM reporting.registrations r
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.view::pg_catalog.oid
+     CROSS JOIN LATERAL reporting._freshness_verdict($1) f
+     WHERE r.view::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+       AND r.refresh_when OPERATOR(pg_catalog.=) 'changed'
+       AND c.relispopulated
+       AND (r.max_age IS NULL OR f.last_refreshed_at
+            OPERATOR(pg_catalog.>) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) r.max_age))
+       AND f.state OPERATOR(pg_catalog.=) 'unchanged');
+END
+$$;
+
 -- The history noted per view for the cache (src/run_generations.c).
 CREATE FUNCTION reporting._note_run_change()
 RETURNS trigger

@@ -101,6 +101,7 @@ PG_FUNCTION_INFO_V1(reporting_describe_age);
 PG_FUNCTION_INFO_V1(reporting_describe_freshness);
 PG_FUNCTION_INFO_V1(reporting_assert_fresh);
 PG_FUNCTION_INFO_V1(reporting_freshness_cached);
+PG_FUNCTION_INFO_V1(reporting_freshness_verdict);
 
 /* The generations an answer was computed from. */
 typedef struct FreshnessStamp
@@ -112,10 +113,28 @@ typedef struct FreshnessStamp
 	uint64		role_settings;	/* of pg_db_role_setting (role_settings_stamp) */
 } FreshnessStamp;
 
+/*
+ * What a cached answer holds: the whole row (freshness(), status), or the
+ * verdict alone (the skip decisions of the scheduler and refresh_all()),
+ * which the history changes only through the view's successful refreshes,
+ * not with every skip or failure recorded.
+ */
+typedef enum AnswerKind
+{
+	ANSWER_WHOLE = 0,
+	ANSWER_VERDICT = 1
+} AnswerKind;
+
+typedef struct FreshnessKey
+{
+	Oid			view;
+	int			kind;			/* AnswerKind */
+} FreshnessKey;
+
 /* One view's answer, and what it was computed from. */
 typedef struct FreshnessEntry
 {
-	Oid			view;			/* hash key */
+	FreshnessKey key;			/* hash key */
 	MemoryContext cxt;			/* holds everything below; NULL if empty */
 	bool		stale;			/* a relation it read changed in the catalog */
 
@@ -410,7 +429,7 @@ invalidate_relation(Datum arg, Oid relid)
 	{
 		if (entry->cxt == NULL || entry->stale)
 			continue;
-		if (entry->view == relid)
+		if (entry->key.view == relid)
 			entry->stale = true;
 		for (int i = 0; i < entry->nrelids && !entry->stale; i++)
 			entry->stale = entry->relids[i] == relid;
@@ -463,7 +482,7 @@ ensure_cache(void)
 	if (freshness_cache != NULL)
 		return;
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(Oid);
+	ctl.keysize = sizeof(FreshnessKey);
 	ctl.entrysize = sizeof(FreshnessEntry);
 	ctl.hcxt = CacheMemoryContext;
 	freshness_cache = hash_create("reporting freshness cache", 64, &ctl,
@@ -546,7 +565,7 @@ role_settings_stamp(void)
  * an answer computed now must not be kept (see the file header).
  */
 static bool
-read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views,
+read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views, int kind,
 		   bool create, bool role_settings, MemoryContext cxt, FreshnessStamp *stamp)
 {
 	TimestampTz *changes = palloc(Max(nrelids, 1) * sizeof(TimestampTz));
@@ -565,13 +584,13 @@ read_stamp(int nrelids, const Oid *relids, int nviews, const Oid *views,
 		if (stamp->reasons[i] != NULL)
 			return false;
 	if (reporting_run_generations(nviews, views, stamp->run_generations,
-								  &stamp->everything, &prepare_stamp))
+								  &stamp->everything, &prepare_stamp, kind == ANSWER_VERDICT))
 		return true;
 	if (prepare_stamp < 0)
 		return false;
 	forget_prepared_history(prepare_stamp);
 	return reporting_run_generations(nviews, views, stamp->run_generations,
-									 &stamp->everything, &prepare_stamp);
+									 &stamp->everything, &prepare_stamp, kind == ANSWER_VERDICT);
 }
 
 static bool
@@ -597,7 +616,7 @@ entry_holds(const FreshnessEntry *entry, TimestampTz now)
 		now < entry->computed_at || now >= entry->valid_until ||
 		entry->epoch != reporting_tracking_epoch())
 		return false;
-	holds = read_stamp(entry->nrelids, entry->relids, entry->nviews, entry->views,
+	holds = read_stamp(entry->nrelids, entry->relids, entry->nviews, entry->views, entry->key.kind,
 					   false, entry->valid_until != DT_NOEND, CurrentMemoryContext, &current) &&
 		same_stamp(&current, &entry->stamp, entry->nrelids, entry->nviews);
 	pfree(current.generations);
@@ -713,13 +732,14 @@ entry_sentence(const FreshnessEntry *entry, TimestampTz now)
  * parent, with reporting._freshness_row(), as the caller.
  */
 static void
-compute_entry(FreshnessEntry *entry, Oid view, TimestampTz now, MemoryContext parent)
+compute_entry(FreshnessEntry *entry, Oid view, int kind, TimestampTz now, MemoryContext parent)
 {
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(view)};
 
 	memset(entry, 0, sizeof(FreshnessEntry));
-	entry->view = view;
+	entry->key.view = view;
+	entry->key.kind = kind;
 	entry->cxt = AllocSetContextCreate(parent, "reporting freshness entry",
 									   ALLOCSET_SMALL_SIZES);
 	PG_TRY();
@@ -803,7 +823,8 @@ guess_reads(Oid view, MemoryContext cxt, int *nrelids, Oid **relids, int *nviews
  * NULL) or asked first; an answer that read something else is not kept.
  */
 static bool
-compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, FreshnessEntry *result)
+compute_keepable(Oid view, int kind, TimestampTz now, const FreshnessEntry *old,
+				 FreshnessEntry *result)
 {
 	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "reporting freshness stamp",
 												  ALLOCSET_SMALL_SIZES);
@@ -826,8 +847,8 @@ compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, Freshness
 	else
 		guess_reads(view, scratch, &nrelids, &relids, &nviews, &views);
 
-	keep = read_stamp(nrelids, relids, nviews, views, true, true, scratch, &before);
-	compute_entry(result, view, now, CacheMemoryContext);
+	keep = read_stamp(nrelids, relids, nviews, views, kind, true, true, scratch, &before);
+	compute_entry(result, view, kind, now, CacheMemoryContext);
 	keep = keep &&
 		same_oids(nrelids, relids, result->nrelids, result->relids) &&
 		same_oids(nviews, views, result->nviews, result->views);
@@ -852,8 +873,9 @@ compute_keepable(Oid view, TimestampTz now, const FreshnessEntry *old, Freshness
  * *transient, which the caller passes to release_entry.
  */
 static FreshnessEntry *
-lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
+lookup_entry(Oid view, int kind, TimestampTz now, FreshnessEntry *transient)
 {
+	FreshnessKey key;
 	FreshnessEntry *entry;
 	bool		found;
 	bool		keep;
@@ -862,17 +884,21 @@ lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
 	ensure_cache();
 
 	/*
-	 * A transaction with an xid may have changed the catalog (a view
-	 * redefined, a role's settings, a grant), which its own answers see but
-	 * no invalidation or generation tells the cache of before it ends: it
-	 * neither uses the cache nor fills it.
+	 * A transaction that ran DDL changing results (a view in between
+	 * redefined, a role's settings) sees its effect, which no invalidation or
+	 * generation tells the cache of before it commits (or rolls back): it
+	 * neither uses the cache nor fills it.  Its writes are seen through the
+	 * generations (their relations, their history rows).
 	 */
-	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	if (reporting_results_ddl_pending())
 	{
-		compute_entry(transient, view, now, CurrentMemoryContext);
+		compute_entry(transient, view, kind, now, CurrentMemoryContext);
 		return transient;
 	}
-	entry = hash_search(freshness_cache, &view, HASH_ENTER, &found);
+	memset(&key, 0, sizeof(key));
+	key.view = view;
+	key.kind = kind;
+	entry = hash_search(freshness_cache, &key, HASH_ENTER, &found);
 	if (!found)
 		entry->cxt = NULL;
 	else if (entry_holds(entry, now))
@@ -880,15 +906,15 @@ lookup_entry(Oid view, TimestampTz now, FreshnessEntry *transient)
 
 	if (IsolationUsesXactSnapshot())
 	{
-		compute_entry(transient, view, now, CurrentMemoryContext);
+		compute_entry(transient, view, kind, now, CurrentMemoryContext);
 		return transient;
 	}
-	keep = compute_keepable(view, now, entry->cxt ? entry : NULL, transient);
+	keep = compute_keepable(view, kind, now, entry->cxt ? entry : NULL, transient);
 
 	/* the SQL above may have brought invalidations that emptied the cache */
 	if (!keep || cache_invalidated || freshness_cache == NULL)
 		return transient;
-	entry = hash_search(freshness_cache, &view, HASH_ENTER, &found);
+	entry = hash_search(freshness_cache, &key, HASH_ENTER, &found);
 	if (found && entry->cxt != NULL)
 		MemoryContextDelete(entry->cxt);
 	*entry = *transient;
@@ -985,7 +1011,7 @@ reporting_freshness(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reporting.freshness() must return a record");
 
-	entry = lookup_entry(PG_GETARG_OID(0), now, &transient);
+	entry = lookup_entry(PG_GETARG_OID(0), ANSWER_WHOLE, now, &transient);
 	answer_at(entry, now, PG_GETARG_DATUM(1), PG_ARGISNULL(1), &answer);
 
 	values[0] = BoolGetDatum(answer.fresh);
@@ -1025,7 +1051,7 @@ reporting_assert_fresh(PG_FUNCTION_ARGS)
 	Datum		values[2];
 
 	check_arguments(fcinfo, true);
-	entry = lookup_entry(view, now, &transient);
+	entry = lookup_entry(view, ANSWER_WHOLE, now, &transient);
 	answer_at(entry, now, PG_GETARG_DATUM(1), false, &answer);
 	release_entry(entry, &transient);
 	if (!answer.registered)
@@ -1072,7 +1098,7 @@ reporting_freshness_cached(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reporting._freshness_cached() must return a record");
-	entry = lookup_entry(view, now, &transient);
+	entry = lookup_entry(view, ANSWER_WHOLE, now, &transient);
 	if (entry->desc->natts != desc->natts)
 		elog(ERROR, "reporting._freshness_cached() and reporting._freshness_row() return different rows");
 	values = palloc(desc->natts * sizeof(Datum));
@@ -1092,6 +1118,44 @@ reporting_freshness_cached(PG_FUNCTION_ARGS)
 		values[attno - 1] = CStringGetTextDatum(entry_sentence(entry, now));
 		nulls[attno - 1] = false;
 	}
+	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
+	release_entry(entry, &transient);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+/*
+ * reporting._freshness_verdict(view regclass, OUT state text, OUT clock
+ * text, OUT last_refreshed_at timestamptz): the verdict of
+ * reporting._freshness_row() on the view (unchanged, changed, unknown or
+ * unregistered), whether its query depends on the clock, and when its last
+ * successful refresh started; from a cache that the skips and failures
+ * recorded for the view leave alone (the scheduler records one at each
+ * decision).  For the skip decisions of the scheduler and refresh_all().
+ * NULL for a relation that no longer exists.  STRICT; raises what
+ * _freshness_row() raises.
+ */
+Datum
+reporting_freshness_verdict(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Oid			view = PG_GETARG_OID(0);
+	FreshnessEntry transient;
+	FreshnessEntry *entry;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3];
+	HeapTuple	tuple;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reporting._freshness_verdict() must return a record");
+	entry = lookup_entry(view, ANSWER_VERDICT, now, &transient);
+	values[0] = CStringGetTextDatum(entry->state);
+	nulls[0] = false;
+	values[1] = field(entry, "clock", &nulls[1]);
+	values[2] = TimestampTzGetDatum(entry->last_refreshed_at);
+	nulls[2] = !entry->refreshed;
 	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
 	release_entry(entry, &transient);
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));

@@ -33,6 +33,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -53,8 +54,16 @@ typedef struct RunKey
 typedef struct RunEntry
 {
 	RunKey		key;
-	pg_atomic_uint64 generation;
+	pg_atomic_uint64 generation;	/* any of its rows changed */
+	pg_atomic_uint64 verdict_generation;	/* a "refreshed" row changed */
 } RunEntry;
+
+/* a view noted by this transaction */
+typedef struct PendingView
+{
+	Oid			view;
+	bool		verdict;		/* a "refreshed" row of it changed */
+} PendingView;
 
 typedef struct RunGenerationsShared
 {
@@ -68,7 +77,7 @@ static RunGenerationsShared *shared = NULL;
 static HTAB *run_hash = NULL;
 
 /* this transaction's noted views (TopTransactionContext) */
-static Oid *pending = NULL;
+static PendingView *pending = NULL;
 static int	npending = 0;
 static int	maxpending = 0;
 static bool pending_everything = false;
@@ -112,43 +121,58 @@ reporting_run_generations_shmem_startup(void)
 }
 
 static void
-note_view(Oid view)
+note_view(Oid view, bool verdict)
 {
 	MemoryContext old;
 
 	for (int i = 0; i < npending; i++)
-		if (pending[i] == view)
+		if (pending[i].view == view)
+		{
+			pending[i].verdict |= verdict;
 			return;
+		}
 	if (npending == maxpending)
 	{
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		maxpending = maxpending ? maxpending * 2 : 8;
-		pending = pending ? repalloc(pending, maxpending * sizeof(Oid))
-			: palloc(maxpending * sizeof(Oid));
+		pending = pending ? repalloc(pending, maxpending * sizeof(PendingView))
+			: palloc(maxpending * sizeof(PendingView));
 		MemoryContextSwitchTo(old);
 	}
-	pending[npending++] = view;
+	pending[npending].view = view;
+	pending[npending].verdict = verdict;
+	npending++;
 }
 
-/* The value of the column "view" of a runs row. */
-static Oid
-row_view(HeapTuple tuple, TupleDesc desc)
+/* The column of reporting.runs called name (its number). */
+static int
+runs_column(TupleDesc desc, const char *name)
 {
-	bool		isnull;
-	Datum		d;
-
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (!att->attisdropped && strcmp(NameStr(att->attname), "view") == 0)
-		{
-			d = heap_getattr(tuple, i + 1, desc, &isnull);
-			return isnull ? InvalidOid : DatumGetObjectId(d);
-		}
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return i + 1;
 	}
-	elog(ERROR, "reporting.runs has no column \"view\"");
-	return InvalidOid;			/* keep the compiler quiet */
+	elog(ERROR, "reporting.runs has no column \"%s\"", name);
+	return 0;					/* keep the compiler quiet */
+}
+
+/* Note the view of a runs row, and whether the row is a successful refresh. */
+static void
+note_row(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		view = heap_getattr(tuple, runs_column(desc, "view"), desc, &isnull);
+	Datum		status;
+	bool		status_null;
+
+	if (isnull)
+		return;
+	status = heap_getattr(tuple, runs_column(desc, "status"), desc, &status_null);
+	note_view(DatumGetObjectId(view),
+			  !status_null && strcmp(TextDatumGetCString(status), "refreshed") == 0);
 }
 
 /*
@@ -177,9 +201,9 @@ reporting_note_run_change(PG_FUNCTION_ARGS)
 	}
 	desc = RelationGetDescr(trigdata->tg_relation);
 	if (trigdata->tg_trigtuple != NULL)
-		note_view(row_view(trigdata->tg_trigtuple, desc));
+		note_row(trigdata->tg_trigtuple, desc);
 	if (trigdata->tg_newtuple != NULL)
-		note_view(row_view(trigdata->tg_newtuple, desc));
+		note_row(trigdata->tg_newtuple, desc);
 	return PointerGetDatum(NULL);
 }
 
@@ -192,13 +216,17 @@ publish(void)
 	LWLockAcquire(shared->lock, LW_SHARED);
 	for (int i = 0; i < npending; i++)
 	{
-		RunKey		key = {MyDatabaseId, pending[i]};
+		RunKey		key = {MyDatabaseId, pending[i].view};
 		RunEntry   *entry = hash_search(run_hash, &key, HASH_FIND, NULL);
 
-		if (entry != NULL)
-			pg_atomic_fetch_add_u64(&entry->generation, 1);
-		else
+		if (entry == NULL)
+		{
 			missing = true;
+			continue;
+		}
+		pg_atomic_fetch_add_u64(&entry->generation, 1);
+		if (pending[i].verdict)
+			pg_atomic_fetch_add_u64(&entry->verdict_generation, 1);
 	}
 	LWLockRelease(shared->lock);
 	if (!missing)
@@ -207,7 +235,7 @@ publish(void)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < npending; i++)
 	{
-		RunKey		key = {MyDatabaseId, pending[i]};
+		RunKey		key = {MyDatabaseId, pending[i].view};
 		bool		found;
 		RunEntry   *entry = hash_search(run_hash, &key, HASH_FIND, &found);
 
@@ -217,7 +245,10 @@ publish(void)
 		if (entry == NULL)
 			pending_everything = true;
 		else
+		{
 			pg_atomic_init_u64(&entry->generation, 1);
+			pg_atomic_init_u64(&entry->verdict_generation, pending[i].verdict ? 1 : 0);
+		}
 	}
 	LWLockRelease(shared->lock);
 }
@@ -263,23 +294,39 @@ reporting_run_generations_xact_event(XactEvent event)
 	pending_everything = false;
 }
 
+/* True when this transaction changed history of view (verdict: a "refreshed" row). */
+static bool
+written_here(Oid view, bool verdict)
+{
+	for (int i = 0; i < npending; i++)
+		if (pending[i].view == view)
+			return !verdict || pending[i].verdict;
+	return false;
+}
+
 /*
  * reporting_run_generations
  *		Read the history generation of each of n views of the current
  *		database into generations[] and the database-wide one into
- *		*everything.  Returns false, reading nothing, when they cannot be
- *		trusted: the library is not preloaded, a prepared transaction may
- *		have written history, or this transaction has (its rows are not
- *		committed).  *prepare_stamp gets the stamp to pass to
- *		reporting_run_generations_forget_prepared.
+ *		*everything; with verdict, the generation that moves only when a
+ *		"refreshed" row of the view changed (what a freshness verdict reads
+ *		of the history), else the one that moves with any row.  Returns
+ *		false, reading nothing, when they cannot be trusted: the library is
+ *		not preloaded, a prepared transaction may have written history, or
+ *		this transaction has changed such rows of one of the views (they are
+ *		not committed) or truncated the history.  *prepare_stamp gets the
+ *		stamp to pass to reporting_run_generations_forget_prepared.
  */
 bool
 reporting_run_generations(int n, const Oid *views, uint64 *generations,
-						  uint64 *everything, int64 *prepare_stamp)
+						  uint64 *everything, int64 *prepare_stamp, bool verdict)
 {
 	*prepare_stamp = -1;
-	if (shared == NULL || npending > 0 || pending_everything)
+	if (shared == NULL || pending_everything)
 		return false;
+	for (int i = 0; i < n; i++)
+		if (written_here(views[i], verdict))
+			return false;
 	LWLockAcquire(shared->lock, LW_SHARED);
 	*prepare_stamp = shared->prepare_stamp;
 	if (shared->prepared)
@@ -292,7 +339,8 @@ reporting_run_generations(int n, const Oid *views, uint64 *generations,
 		RunKey		key = {MyDatabaseId, views[i]};
 		RunEntry   *entry = hash_search(run_hash, &key, HASH_FIND, NULL);
 
-		generations[i] = entry ? pg_atomic_read_u64(&entry->generation) : 0;
+		generations[i] = entry == NULL ? 0 :
+			pg_atomic_read_u64(verdict ? &entry->verdict_generation : &entry->generation);
 	}
 	*everything = pg_atomic_read_u64(&shared->everything);
 	LWLockRelease(shared->lock);

@@ -20,7 +20,7 @@ extern void reporting_run_generations_xact_event(XactEvent event);
 
 /* reading */
 extern bool reporting_run_generations(int n, const Oid *views, uint64 *generations,
-									  uint64 *everything, int64 *prepare_stamp);
+									  uint64 *everything, int64 *prepare_stamp, bool verdict);
 extern void reporting_run_generations_forget_prepared(int64 stamp);
 
 #endif							/* REPORTING_RUN_GENERATIONS_H */

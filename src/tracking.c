@@ -960,6 +960,17 @@ reporting_read_generations(int n, const Oid *relids, int64 *generations,
 }
 
 /*
+ * True when the current transaction ran DDL that changes reports' results
+ * (see ddl_changes_results): its effect is published at commit, so until
+ * then no answer about freshness may be taken from, or given to, a cache.
+ */
+bool
+reporting_results_ddl_pending(void)
+{
+	return results_ddl;
+}
+
+/*
  * True when the current transaction has written relid (its changes are not
  * committed yet): what status says about them must not call them committed.
  */

@@ -40,6 +40,7 @@ extern void reporting_read_generations(int n, const Oid *relids, int64 *generati
 									   TimestampTz *last_changes, const char **reasons,
 									   bool for_refresh);
 extern bool reporting_written_by_this_transaction(Oid relid);
+extern bool reporting_results_ddl_pending(void);
 extern int64 reporting_prepare_stamp(void);
 extern void reporting_clear_prepared_marks(int64 stamp);
 
