@@ -68,6 +68,25 @@ static const char *const result_settings[] = {
 #define NUM_RESULT_SETTINGS lengthof(result_settings)
 
 /*
+ * reporting_setting_changes_results
+ *		True when a setting named name (NULL: every setting, as RESET ALL)
+ *		is one that can change a query's result, which refreshes run with
+ *		their owner's default of: for tracking.c, which counts ALTER ROLE /
+ *		ALTER DATABASE ... SET of such a setting as a change of every report
+ *		there.  Raises nothing.
+ */
+bool
+reporting_setting_changes_results(const char *name)
+{
+	if (name == NULL)
+		return true;
+	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
+		if (pg_strcasecmp(name, result_settings[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
  * The value of setting "name" in one pg_db_role_setting row, or NULL.  Later
  * entries win, as ProcessGUCArray applies them in order.
  */

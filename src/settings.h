@@ -14,5 +14,6 @@
 extern int	reporting_apply_owner_settings(Oid owner);
 extern void reporting_restore_settings(int nestlevel);
 extern char *reporting_describe_settings(void);
+extern bool reporting_setting_changes_results(const char *name);
 
 #endif							/* REPORTING_SETTINGS_H */

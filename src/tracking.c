@@ -90,6 +90,7 @@
 #include "utils/timestamp.h"
 
 #include "reporting.h"
+#include "settings.h"
 #include "tracking.h"
 
 PG_FUNCTION_INFO_V1(reporting_track_change);
@@ -425,14 +426,17 @@ ddl_changes_results(Node *parsetree)
 			return ((CreateFunctionStmt *) parsetree)->replace;
 		case T_RenameStmt:
 			return !rename_changes_nothing((RenameStmt *) parsetree);
+		/* a login default refreshes run with (not reporting.enabled, say) */
+		case T_AlterRoleSetStmt:
+			return reporting_setting_changes_results(((AlterRoleSetStmt *) parsetree)->setstmt->name);
+		case T_AlterDatabaseSetStmt:
+			return reporting_setting_changes_results(((AlterDatabaseSetStmt *) parsetree)->setstmt->name);
 		case T_AlterFunctionStmt:
 		case T_CreatePolicyStmt:
 		case T_AlterPolicyStmt:
 		case T_AlterEnumStmt:
 		case T_AlterObjectSchemaStmt:
 		case T_AlterOwnerStmt:
-		case T_AlterRoleSetStmt:
-		case T_AlterDatabaseSetStmt:
 		case T_AlterTSConfigurationStmt:
 		case T_AlterTSDictionaryStmt:
 			return true;
