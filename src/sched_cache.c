@@ -180,7 +180,7 @@ sched_run_isolated(void (*fn) (void *arg), void *arg, char *message, size_t mess
 {
 	MemoryContext outer = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	bool		ok = true;
+	volatile bool ok = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(outer);
