@@ -628,11 +628,11 @@ entry_holds(const FreshnessEntry *entry, TimestampTz now)
 static int
 column(TupleDesc desc, const char *name)
 {
-	for (int i = 0; i < desc->natts; i++)
-		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
-			return i + 1;
-	elog(ERROR, "reporting._freshness_row() has no column \"%s\"", name);
-	return 0;					/* keep the compiler quiet */
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "reporting._freshness_row() has no column \"%s\"", name);
+	return attno;
 }
 
 static Datum

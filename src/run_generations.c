@@ -27,6 +27,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -148,15 +149,11 @@ note_view(Oid view, bool verdict)
 static int
 runs_column(TupleDesc desc, const char *name)
 {
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
+	int			attno = SPI_fnumber(desc, name);
 
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return i + 1;
-	}
-	elog(ERROR, "reporting.runs has no column \"%s\"", name);
-	return 0;					/* keep the compiler quiet */
+	if (attno <= 0)
+		elog(ERROR, "reporting.runs has no column \"%s\"", name);
+	return attno;
 }
 
 /* Note the view of a runs row, and whether the row is a successful refresh. */
