@@ -266,6 +266,17 @@ SELECT fresh FROM reporting.freshness('rd_bystander');
 -- renaming a report, though, may change what a function reading it by name sees
 ALTER MATERIALIZED VIEW rd_target RENAME TO rd_target2;
 SELECT fresh FROM reporting.freshness('rd_bystander');
+-- and so does renaming an old one after another ALTER of it in the same
+-- transaction (its catalog row is then this transaction's, the view is not)
+CREATE MATERIALIZED VIEW rd_old AS SELECT 1 AS k;
+SELECT mode FROM reporting.refresh('rd_bystander');
+SELECT fresh FROM reporting.freshness('rd_bystander');
+BEGIN;
+ALTER MATERIALIZED VIEW rd_old SET (fillfactor = 90);
+ALTER MATERIALIZED VIEW rd_old RENAME TO rd_old2;
+COMMIT;
+SELECT fresh FROM reporting.freshness('rd_bystander');
+DROP MATERIALIZED VIEW rd_old2;
 SELECT reporting.unregister('rd_bystander'), reporting.unregister('rd_target2');
 DROP MATERIALIZED VIEW rd_bystander, rd_target2;
 DROP TABLE rd_events;

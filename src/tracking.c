@@ -70,6 +70,8 @@
 #include "catalog/pg_subscription_rel.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -391,16 +393,20 @@ note_truncate(TruncateStmt *stmt)
 static bool
 created_in_this_transaction(Oid relid)
 {
-	HeapTuple	tuple;
+	Relation	rel;
 	bool		own;
 
 	if (!OidIsValid(relid))
 		return false;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
+	/*
+	 * The relcache knows (rd_createSubid); the xmin of its pg_class row
+	 * would also be ours after any ALTER of an old relation
+	 */
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
 		return false;
-	own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
-	ReleaseSysCache(tuple);
+	own = rel->rd_createSubid != InvalidSubTransactionId;
+	RelationClose(rel);
 	return own;
 }
 
