@@ -40,6 +40,8 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -88,7 +90,23 @@ typedef struct IncrementalDef
 	Oid			bucket_type;
 	char	   *time_zone;
 	double		full_above;
+	char	   *fingerprint;	/* as its last refresh recorded it, or NULL */
+	Oid			fact;
 } IncrementalDef;
+
+/*
+ * The last report whose catalog checks (reporting._incremental_obstacle)
+ * passed in this backend: its fingerprint then, the catalog epoch read
+ * before the checks (catalog_epoch.c), and whether it reads a source
+ * besides its fact table's family, whose generations must be compared at
+ * every refresh.  While the epoch has not moved, no relation's catalog rows
+ * (the fingerprint's, the capture triggers, partitions) changed, so a
+ * refresh whose recorded fingerprint is the same needs no catalog check.
+ */
+static Oid	checked_report = InvalidOid;
+static uint64 checked_epoch = 0;
+static char checked_fingerprint[33];
+static bool checked_other_sources = true;
 
 /* what a walk over the query found */
 typedef struct AnalyzeWalk
@@ -293,7 +311,8 @@ load_definition(Oid relid, IncrementalDef *def)
 	bool		isnull;
 
 	if (catalog_query("SELECT query, time_type::pg_catalog.oid, bucket_column::pg_catalog.text,"
-					  " bucket_type::pg_catalog.oid, time_zone, full_refresh_above"
+					  " bucket_type::pg_catalog.oid, time_zone, full_refresh_above, fingerprint,"
+					  " fact::pg_catalog.oid"
 					  " FROM reporting.incrementals"
 					  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					  1, argtypes, values, NULL, true) != 1)
@@ -309,29 +328,63 @@ load_definition(Oid relid, IncrementalDef *def)
 	def->bucket_type = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 	def->time_zone = SPI_getvalue(tup, desc, 5);
 	def->full_above = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+	def->fingerprint = SPI_getvalue(tup, desc, 7);
+	def->fact = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+}
+
+/* True when the catalog checks of relid passed at the current catalog epoch. */
+static bool
+catalog_checks_hold(Oid relid, const IncrementalDef *def, uint64 epoch)
+{
+	return checked_report == relid && checked_epoch == epoch
+		&& def->fingerprint != NULL
+		&& strcmp(def->fingerprint, checked_fingerprint) == 0;
 }
 
 /*
  * Why this refresh must recompute everything though the capture has ranges
- * (see reporting._incremental_obstacle), or NULL.
+ * (see reporting._incremental_obstacle), or NULL.  epoch: the catalog epoch
+ * read before the report's definition.  Skips the SQL when the catalog
+ * checks already passed at this epoch and no other source's generations
+ * need comparing (see checked_report).
  */
 static char *
-obstacle(Oid relid)
+obstacle(Oid relid, const IncrementalDef *def, uint64 epoch)
 {
 	Oid			argtypes[4] = {OIDOID, REGCLASSARRAYOID, INT8ARRAYOID, BOOLOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		valid = incr_tracking != NULL && incr_tracking->valid;
+	char	   *reason;
+	bool		isnull;
+	bool		others;
 
+	if (valid && !checked_other_sources && catalog_checks_hold(relid, def, epoch))
+		return NULL;
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = valid ? incr_tracking->sources : (Datum) 0;
 	values[2] = valid ? incr_tracking->generations : (Datum) 0;
 	values[3] = BoolGetDatum(valid && incr_tracking->epoch_known);
 	if (!valid)
 		nulls[1] = nulls[2] = 'n';
-	(void) catalog_query("SELECT reporting._incremental_obstacle($1::pg_catalog.regclass, $2, $3, $4)",
+	(void) catalog_query("SELECT reporting._incremental_obstacle($1::pg_catalog.regclass, $2, $3, $4),"
+						 " EXISTS (SELECT 1 FROM reporting.incrementals i, pg_catalog.unnest($2) s"
+						 "  WHERE i.report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+						 "    AND s OPERATOR(pg_catalog.<>) ALL (reporting._relation_family(i.fact)))",
 						 4, argtypes, values, nulls, true);
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	reason = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	checked_report = InvalidOid;
+	if (reason == NULL && valid && def->fingerprint != NULL
+		&& strlen(def->fingerprint) < sizeof(checked_fingerprint)
+		&& reporting_catalog_epoch() == epoch)
+	{
+		checked_report = relid;
+		checked_epoch = epoch;
+		strlcpy(checked_fingerprint, def->fingerprint, sizeof(checked_fingerprint));
+		checked_other_sources = others;
+	}
+	return reason;
 }
 
 /* A captured value as a local timestamp of the report's time zone. */
@@ -408,7 +461,11 @@ recompute_all(Oid relid, const IncrementalDef *def, const char *qualified)
 
 /*
  * Recompute the buckets [bucket_from, bucket_to) (local timestamps) from
- * the fact rows in [fact_from, bucket_to).
+ * the fact rows in [fact_from, bucket_to).  The query's rows are filtered
+ * on its bucket column (rows of the lookback buckets before bucket_from
+ * are not the report's to replace) above an OFFSET 0, which keeps the
+ * planner from pushing that filter into the query: there it would be
+ * evaluated on every fact row read, here on the few grouped rows.
  */
 static void
 recompute_range(Oid relid, const IncrementalDef *def, const char *qualified,
@@ -429,7 +486,8 @@ recompute_range(Oid relid, const IncrementalDef *def, const char *qualified,
 								 col, bucket_expr(2, def)),
 						2, argtypes + 2, values + 2);
 	(void) write_report(relid,
-						psprintf("INSERT INTO %s SELECT * FROM (%s) q"
+						psprintf("INSERT INTO %s SELECT * FROM"
+								 " (SELECT * FROM (%s) q0 OFFSET 0) q"
 								 " WHERE q.%s OPERATOR(pg_catalog.>=) %s"
 								 " AND q.%s OPERATOR(pg_catalog.<) %s",
 								 qualified, def->query, col, bucket_expr(3, def),
@@ -439,8 +497,9 @@ recompute_range(Oid relid, const IncrementalDef *def, const char *qualified,
 
 /*
  * The merged ranges of dirty buckets for the claim, with their bucket
- * counts, into SPI_tuptable (bucket_from, bucket_to, fact_from, buckets),
- * and the report's bucket count in *total.  Returns the dirty bucket count,
+ * counts, into *ranges (bucket_from, bucket_to, fact_from, buckets), and
+ * the report's bucket count in *total when more than one bucket is dirty
+ * (0 otherwise).  Returns the dirty bucket count,
  * or -1 when a range reaches an infinite time (then only a full recompute
  * is exact).
  */
@@ -467,12 +526,6 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(hi, claim->n, TIMESTAMPOID,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass, $2, $3)",
-						 3, argtypes, values, NULL, false);
-	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull)
-		*total = 0;
 	(void) catalog_query("SELECT bucket_from, bucket_to, fact_from, buckets"
 						 " FROM reporting._dirty_buckets($1::pg_catalog.regclass, $2, $3)",
 						 3, argtypes, values, NULL, true);
@@ -480,27 +533,45 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 	for (uint64 r = 0; r < SPI_processed; r++)
 		dirty += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
 											 SPI_tuptable->tupdesc, 4, &isnull));
+	/* the share of buckets matters only for more than one */
+	*total = 0;
+	if (dirty > 1)
+	{
+		(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass, $2, $3)",
+							 3, argtypes, values, NULL, false);
+		*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			*total = 0;
+	}
 	return dirty;
 }
 
-/* Record the report's fingerprint and what this refresh did. */
+/*
+ * Record the report's fingerprint and what this refresh did.  keep: the
+ * recorded fingerprint is known to be current (the catalog checks held and
+ * no invalidation came since), so it is not worked out again.
+ */
 static void
-record_refresh(Oid relid, const char *kind, int64 buckets, const char *reason)
+record_refresh(Oid relid, const char *kind, int64 buckets, const char *reason,
+			   bool keep)
 {
-	Oid			argtypes[4] = {OIDOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(kind);
 	values[2] = Int64GetDatum(buckets);
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[3] = reason ? ' ' : 'n';
+	values[4] = BoolGetDatum(keep);
 	(void) catalog_query("UPDATE reporting.incrementals"
-						 " SET fingerprint = reporting._incremental_fingerprint(report),"
+						 " SET fingerprint = CASE WHEN $5 THEN fingerprint"
+						 "     ELSE reporting._incremental_fingerprint(report) END,"
 						 "     last_kind = $2, last_buckets = $3, last_full_reason = $4"
 						 " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-						 4, argtypes, values, nulls, false);
+						 5, argtypes, values, nulls, false);
 	incr_last_report = relid;
 	incr_last_buckets = buckets;
 }
@@ -534,6 +605,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	SPITupleTable *ranges = NULL;
 	bool		own_snapshot_first;
 	bool		clear_full;
+	uint64		epoch;
 
 	if (!OidIsValid(incr_armed) || incr_armed != relid)
 		ereport(ERROR,
@@ -547,12 +619,21 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	load_definition(relid, &def);
+	/*
+	 * The fact table and its partitions, locked before the catalog checks
+	 * (ACCESS SHARE, as the query would: writers do not wait): no TRUNCATE
+	 * or ALTER of them can commit between the checks and the query's
+	 * snapshot, and every invalidation committed before is taken in.
+	 */
+	LockRelationOid(def.fact, AccessShareLock);
+	(void) find_all_inheritors(def.fact, AccessShareLock, NULL);
+	epoch = reporting_catalog_epoch();
 	qualified = reporting_qualified_name(relid);
 	clear_full = no_prepared_transactions();
 	if (claim.full)
 		reason = pstrdup(claim.why);
 	if (reason == NULL)
-		reason = obstacle(relid);
+		reason = obstacle(relid, &def, epoch);
 	if (reason == NULL)
 	{
 		dirty = dirty_buckets(relid, &def, &claim, &total, &ranges);
@@ -575,7 +656,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 			if (isnull)
 				total = 0;
 		}
-		record_refresh(relid, "full", total, reason);
+		record_refresh(relid, "full", total, reason, false);
 		strlcpy(incr_mode, "full", 16);
 	}
 	else
@@ -590,7 +671,9 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 							SPI_getbinval(tup, ranges->tupdesc, 1, &isnull),
 							SPI_getbinval(tup, ranges->tupdesc, 2, &isnull));
 		}
-		record_refresh(relid, "incremental", dirty, NULL);
+		record_refresh(relid, "incremental", dirty, NULL,
+					   catalog_checks_hold(relid, &def, epoch)
+					   && reporting_catalog_epoch() == epoch);
 		strlcpy(incr_mode, "incremental", 16);
 	}
 	SPI_finish();

@@ -44,6 +44,9 @@ extern bool reporting_enabled;
 extern int	reporting_max_workers;
 extern bool reporting_enable_superuser_refresh;
 
+/* catalog_epoch.c: relcache invalidations seen by this backend */
+extern uint64 reporting_catalog_epoch(void);
+
 /* catalog.c: the view being managed */
 extern void reporting_check_manageable(Oid relid);
 extern char *reporting_qualified_name(Oid relid);
