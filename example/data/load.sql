@@ -2,9 +2,17 @@
 -- the two years ending now.  Apply the migrations first, then:
 --
 --   psql -v orders=1000000 -v customers=50000 -f example/data/load.sql
+--   psql -v orders=20000000 -v days=2920 -f example/data/load.sql
 --
--- orders defaults to 1000000, customers to orders / 20.  The data:
---   - the business grows: three times as many orders a day now as two years ago;
+-- orders defaults to 1000000, customers to orders / 20, days to 730 (two
+-- years: the N days ending today, today included).  Any number of orders is
+-- spread over the same days, so a larger scale means more orders a day; to
+-- compare scales at one daily volume, give days in proportion to orders
+-- (5000000 orders over 730 days is about 6,850 a day: 1000000 over 146 days,
+-- 20000000 over 2920 days have the same).  Without days the data are
+-- exactly what they were before days existed.  The data:
+--   - the business grows: three times as many orders a day now as on the
+--     first day;
 --   - weekdays are busier than weekends (Saturday 60%, Sunday 40% of a weekday),
 --     and most orders come around midday;
 --   - status: about 80% paid, 10% pending, 7% failed, 3% refunded;
@@ -25,6 +33,12 @@
 \else
 \set orders 1000000
 \endif
+\if :{?days}
+\set span :days' days'
+\else
+\set days 730
+\set span 'the two years'
+\endif
 \if :{?customers}
 \else
 SELECT greatest(:orders / 20, 1) AS customers \gset
@@ -32,13 +46,18 @@ SELECT greatest(:orders / 20, 1) AS customers \gset
 
 -- A procedure, so that it can COMMIT per batch: progress is visible (and
 -- kept) while it runs, and no single transaction holds a million new rows.
-CREATE PROCEDURE pg_temp.load_example(n_orders bigint, n_customers bigint, batch bigint DEFAULT 100000)
+CREATE PROCEDURE pg_temp.load_example(n_orders bigint, n_customers bigint, n_days integer DEFAULT 730,
+                                       batch bigint DEFAULT 100000)
 LANGUAGE plpgsql AS $$
 DECLARE
     -- fixed at the start: now() and current_date move at every COMMIT
     load_end       timestamptz := now();
     today          date := current_date;
-    first_day      date := current_date - 729;
+    first_day      date := current_date - (n_days - 1);
+    -- the days from the first to today, as numeric(10,1): with 730 days the
+    -- literal 729.0 of the original formula, scale included, so the weights
+    -- (and the random days drawn from them) are the same to the last digit
+    span_days      numeric := greatest(n_days - 1, 1)::numeric(10, 1);
     -- the share of a day's orders placed by now: the time of day has a
     -- triangular distribution peaking at noon, F(s) = 2s^2 up to noon
     day_elapsed    float8 := extract(epoch FROM now() - current_date::timestamptz) / 86400;
@@ -48,14 +67,17 @@ DECLARE
     days           date[];
     day_starts     float8[];
     -- customers sign up evenly from a month before the first order until now
-    signups_from   timestamptz := now() - interval '760 days';
-    signup_seconds float8 := extract(epoch FROM interval '760 days');
+    signups_from   timestamptz := now() - make_interval(days => n_days + 30);
+    signup_seconds float8 := extract(epoch FROM make_interval(days => n_days + 30));
     first_order_id bigint := coalesce((SELECT max(id) FROM public.orders), 0);
     done           bigint := 0;
     n              bigint;
 BEGIN
     IF n_orders < 1 OR n_customers < 1 THEN
         RAISE EXCEPTION 'orders and customers must be at least 1, not % and %', n_orders, n_customers;
+    END IF;
+    IF n_days < 1 THEN
+        RAISE EXCEPTION 'days must be at least 1, not %', n_days;
     END IF;
     PERFORM setseed(0.42);
 
@@ -69,7 +91,7 @@ BEGIN
                    sum(weight) OVER (ORDER BY day) - weight AS before,
                    sum(weight) OVER () AS total
               FROM (SELECT day::date AS day,
-                           (1 + 2 * (day::date - first_day) / 729.0)
+                           (1 + 2 * (day::date - first_day) / span_days)
                            * CASE extract(isodow FROM day) WHEN 6 THEN 0.6 WHEN 7 THEN 0.4 ELSE 1 END
                            * CASE WHEN day = today THEN today_share::numeric ELSE 1 END AS weight
                       FROM generate_series(first_day, today, interval '1 day') day) weighted) cumulative;
@@ -78,7 +100,7 @@ BEGIN
     SELECT g,
            'Customer ' || g,
            (ARRAY['emea', 'amer', 'apac', 'latam'])[1 + (g % 4)],
-           signups_from + interval '760 days' * ((g - 1)::float8 / n_customers)
+           signups_from + make_interval(days => n_days + 30) * ((g - 1)::float8 / n_customers)
       FROM generate_series(coalesce((SELECT max(id) FROM public.customers), 0) + 1, n_customers) g;
     GET DIAGNOSTICS n = ROW_COUNT;
     COMMIT;
@@ -131,8 +153,8 @@ BEGIN
 END
 $$;
 
-\echo loading :customers customers and :orders orders over the two years ending today
-CALL pg_temp.load_example(:orders, :customers);
+\echo loading :customers customers and :orders orders over :span ending today
+CALL pg_temp.load_example(:orders, :customers, :days);
 \echo analyzing
 ANALYZE customers;
 ANALYZE orders;
