@@ -9,8 +9,7 @@
 -- spread over the same days, so a larger scale means more orders a day; to
 -- compare scales at one daily volume, give days in proportion to orders
 -- (5000000 orders over 730 days is about 6,850 a day: 1000000 over 146 days,
--- 20000000 over 2920 days have the same).  Without days the data are
--- exactly what they were before days existed.  The data:
+-- 20000000 over 2920 days have the same).  The data:
 --   - the business grows: three times as many orders a day now as on the
 --     first day;
 --   - weekdays are busier than weekends (Saturday 60%, Sunday 40% of a weekday),
@@ -18,7 +17,11 @@
 --   - status: about 80% paid, 10% pending, 7% failed, 3% refunded;
 --   - totals are skewed: mostly small baskets, a long tail, 5 to 50000 cents;
 --   - customers sign up steadily over the period, and an order's customer had
---     signed up before it; early customers have had more time to order.
+--     signed up before it; early customers have had more time to order;
+--   - orders are written in the order they were placed, as a shop writes
+--     them: ids, and the table's physical order, follow created_at (within
+--     a batch; the day two batches share has both batches' ids).  A report
+--     over the last day then reads that day's pages, not one page per order.
 -- The random draws are seeded (setseed): a given scale always loads the same
 -- totals and statuses and the same shape; dates are relative to the moment it
 -- runs, so which day an order falls on can differ between runs.  Midday is in
@@ -109,7 +112,7 @@ BEGIN
     WHILE done < n_orders LOOP
         n := least(batch, n_orders - done);
         INSERT INTO public.orders (id, customer_id, created_at, total_cents, status)
-        SELECT first_order_id + done + g,
+        SELECT first_order_id + done + row_number() OVER (ORDER BY created_at, g),
                -- a customer who had signed up by then
                1 + floor(u_customer * greatest(1, least(n_customers,
                      floor(n_customers * extract(epoch FROM created_at - signups_from) / signup_seconds))))::bigint,
@@ -136,16 +139,19 @@ BEGIN
                        END AS status
                   FROM (
                     -- every random draw of an order, in a fixed order; the
-                    -- day by the days' weights
+                    -- day by the days' weights, stratified: the k-th order
+                    -- of the load falls in the k-th n_orders-quantile, so
+                    -- that orders are written in the order they were placed
                     SELECT g,
-                           days[width_bucket(u_day, day_starts)] AS day,
+                           days[width_bucket((done + g - 1 + u_day) / n_orders, day_starts)] AS day,
                            u_time, u_total, u_status, u_customer
                       FROM (SELECT g, random() AS u_day, random() AS u_time, random() AS u_total,
                                    random() AS u_status, random() AS u_customer
                               FROM generate_series(1, n) g) draws
                   ) dated
               ) drawn
-          ) placed;
+          ) placed
+         ORDER BY created_at, g;
         done := done + n;
         COMMIT;
         RAISE NOTICE '%', format('loaded %s of %s orders (%s%%)', done, n_orders, floor(100.0 * done / n_orders));
