@@ -514,6 +514,10 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 	int64		dirty = 0;
 	bool		isnull;
 
+	*total = 0;
+	*ranges = NULL;
+	if (claim->n == 0)
+		return 0;				/* nothing written: nothing to ask */
 	for (int i = 0; i < claim->n; i++)
 	{
 		if (claim->lo[i] == PG_INT64_MIN || claim->hi[i] == PG_INT64_MAX)
@@ -534,7 +538,6 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 		dirty += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
 											 SPI_tuptable->tupdesc, 4, &isnull));
 	/* the share of buckets matters only for more than one */
-	*total = 0;
 	if (dirty > 1)
 	{
 		(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass, $2, $3)",
@@ -661,7 +664,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		for (uint64 r = 0; r < ranges->numvals; r++)
+		for (uint64 r = 0; ranges != NULL && r < ranges->numvals; r++)
 		{
 			HeapTuple	tup = ranges->vals[r];
 			bool		isnull;
