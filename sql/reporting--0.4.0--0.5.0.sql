@@ -1448,6 +1448,7 @@ CREATE TABLE reporting.incrementals (
     last_kind          pg_catalog.text,
     last_buckets       pg_catalog.int8,
     last_full_reason   pg_catalog.text,
+    next_full_reason   pg_catalog.text,
     created_at         pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT incrementals_lookback_check CHECK (lookback OPERATOR(pg_catalog.>=) 0),
     CONSTRAINT incrementals_full_check
@@ -1456,6 +1457,8 @@ CREATE TABLE reporting.incrementals (
 
 COMMENT ON TABLE reporting.incrementals IS
     'Incremental reports: their query, fact table and time column, buckets, and what their last refresh did (last_kind incremental or full, last_buckets, last_full_reason).';
+COMMENT ON COLUMN reporting.incrementals.next_full_reason IS
+    'Why the next refresh must recompute everything though the capture has the changed ranges (set by create_incremental when a write may have committed between its first refresh and the creation of its capture triggers); cleared by the next refresh that records a fingerprint.';
 
 SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals', '');
 
@@ -1675,6 +1678,9 @@ DECLARE
     j pg_catalog.int4;
 BEGIN
     SELECT * INTO i FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) $1;
+    IF i.next_full_reason IS NOT NULL THEN
+        RETURN i.next_full_reason;
+    END IF;
     IF i.fingerprint IS NULL THEN
         RETURN 'it was never refreshed';
     END IF;
@@ -1834,6 +1840,87 @@ COMMENT ON FUNCTION reporting._drop_capture_triggers() IS
 CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
     FOR EACH ROW EXECUTE FUNCTION reporting._drop_capture_triggers();
 
+-- A refresh records a fingerprint: whatever next_full_reason asked for is
+-- done (a full recompute) or was never needed.  Only create_incremental's
+-- _note_population_gap sets both at once, and keeps its reason.
+CREATE FUNCTION reporting._clear_next_full_reason()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.next_full_reason IS NOT DISTINCT FROM OLD.next_full_reason THEN
+        NEW.next_full_reason := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._clear_next_full_reason() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._clear_next_full_reason() IS
+    'Internal: a refresh of an incremental report that records its fingerprint clears next_full_reason.';
+
+CREATE TRIGGER incrementals_clear_next_full BEFORE UPDATE OF fingerprint ON reporting.incrementals
+    FOR EACH ROW EXECUTE FUNCTION reporting._clear_next_full_reason();
+
+-- create_incremental fills the report before it puts the capture triggers
+-- on the fact table, so that the fact table's writers never wait for the
+-- fill.  A write that commits after the fill's snapshot and before the
+-- triggers exist is in neither: the change generations tell.  The fill (a
+-- refresh) recorded the generation of every table of the fact table's
+-- family before its snapshot; once the triggers exist (their creation waited
+-- for every writer of the fact table to end), equal generations prove that
+-- no write committed in between.  Returns why the next refresh must
+-- recompute everything, or NULL.
+CREATE FUNCTION reporting._population_gap(report pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i reporting.incrementals;
+    u record;
+    g record;
+    m pg_catalog.regclass;
+    k pg_catalog.int4;
+BEGIN
+    SELECT * INTO i FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) $1;
+    SELECT r.tracking_epoch, r.tracking_database, r.tracked_sources, r.source_generations INTO u
+      FROM reporting.runs r
+     WHERE r.view OPERATOR(pg_catalog.=) $1 AND r.status OPERATOR(pg_catalog.=) 'refreshed'
+     ORDER BY r.started_at DESC, r.id DESC LIMIT 1;
+    IF NOT FOUND OR u.tracking_epoch IS NULL
+       OR u.tracking_database IS DISTINCT FROM
+          (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) THEN
+        RETURN 'writes to its fact table may have committed between its first refresh and the creation of its capture triggers (the first refresh recorded no change generations)';
+    END IF;
+    FOR m IN SELECT f FROM reporting._fact_members(i.fact) f LOOP
+        k := pg_catalog.array_position(u.tracked_sources, m);
+        SELECT * INTO g FROM reporting._generation(ARRAY[m]);
+        IF k IS NULL OR u.source_generations[k] IS NULL OR g.generation IS NULL
+           OR g.epoch IS DISTINCT FROM u.tracking_epoch
+           OR g.generation OPERATOR(pg_catalog.<>) u.source_generations[k] THEN
+            RETURN pg_catalog.format('table %s was written between its first refresh and the creation of its capture triggers', m);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._population_gap(pg_catalog.regclass) FROM PUBLIC;
+COMMENT ON FUNCTION reporting._population_gap(pg_catalog.regclass) IS
+    'Internal: why writes to the fact table may have committed between the first refresh of a new incremental report and the creation of its capture triggers, or NULL when the change generations prove none did.';
+
+-- Record what _population_gap finds as the report's next_full_reason (C:
+-- only for the report's owner, as the extension's owner).
+CREATE FUNCTION reporting._note_population_gap(report pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_note_population_gap';
+COMMENT ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) IS
+    'Internal: for create_incremental, once the capture triggers exist: marks the new report for a full recompute at its next refresh when writes may have escaped both its first refresh and the capture; returns the reason, or NULL.';
+REVOKE ALL ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) TO PUBLIC;
+
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
     name               pg_catalog.text,
@@ -1863,6 +1950,7 @@ DECLARE
     rel pg_catalog.regclass;
     k pg_catalog.int4;
     key pg_catalog.name[] := coalesce($8, ARRAY[$4]);
+    old_timeout pg_catalog.text;
 BEGIN
     IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $7 IS NULL OR $11 IS NULL THEN
         RAISE EXCEPTION 'name, query, time_column, bucket_column, bucket_width, lookback and full_refresh_above must not be null'
@@ -1967,8 +2055,18 @@ BEGIN
     EXECUTE pg_catalog.format('CREATE TRIGGER reporting_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
                               ' FOR EACH STATEMENT EXECUTE FUNCTION reporting._guard()', rel);
     EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_guard', rel);
-    -- the capture trigger blocks the fact table's writers until this
-    -- transaction ends; never wait for them for long
+
+    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
+    PERFORM reporting.register(rel, every => $9, cron => $10,
+        sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
+                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
+                    WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[])));
+    -- fill it first: reading the fact table does not stop its writers
+    PERFORM reporting.refresh(rel);
+
+    -- then the capture triggers, which make the fact table's writers wait
+    -- until this transaction ends; never wait for them for long
+    old_timeout := pg_catalog.current_setting('lock_timeout');
     PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
     -- BEFORE INSERT, named to fire after every other BEFORE INSERT trigger
     -- (the refresh checks that none sorts after it); AFTER UPDATE OR DELETE
@@ -1986,14 +2084,10 @@ BEGIN
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
                                   'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
     END LOOP;
-
-    SELECT * INTO a FROM reporting._analyze_incremental(q, ttype);
-    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
-    PERFORM reporting.register(rel, every => $9, cron => $10,
-        sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
-                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
-                    WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[])));
-    PERFORM reporting.refresh(rel);
+    PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+    -- a write committed between the fill and the triggers: the next
+    -- refresh recomputes everything
+    PERFORM reporting._note_population_gap(rel);
     RETURN rel;
 END
 $$;
