@@ -1429,10 +1429,17 @@ GRANT EXECUTE ON FUNCTION reporting.scheduling_paused_until() TO PUBLIC;
 -- recomputing only the buckets whose fact rows changed (src/incremental.c,
 -- src/incremental_capture.c).
 
+-- Each report's id names its capture triggers and keys its capture in
+-- shared memory: unlike its table's OID, it survives pg_dump and
+-- pg_restore (the table and the sequence are dumped).
+CREATE SEQUENCE reporting.incrementals_id_seq AS pg_catalog.int4;
+
 CREATE TABLE reporting.incrementals (
     report             pg_catalog.regclass PRIMARY KEY
                        REFERENCES reporting.registrations (view) ON DELETE CASCADE
                        DEFERRABLE INITIALLY DEFERRED,
+    id                 pg_catalog.int4 NOT NULL UNIQUE
+                       DEFAULT pg_catalog.nextval('reporting.incrementals_id_seq'::pg_catalog.regclass),
     query              pg_catalog.text NOT NULL,
     fact               pg_catalog.regclass NOT NULL,
     time_column        pg_catalog.name NOT NULL,
@@ -1448,6 +1455,7 @@ CREATE TABLE reporting.incrementals (
     last_kind          pg_catalog.text,
     last_buckets       pg_catalog.int8,
     last_full_reason   pg_catalog.text,
+    next_full_reason   pg_catalog.text,
     created_at         pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT incrementals_lookback_check CHECK (lookback OPERATOR(pg_catalog.>=) 0),
     CONSTRAINT incrementals_full_check
@@ -1456,8 +1464,14 @@ CREATE TABLE reporting.incrementals (
 
 COMMENT ON TABLE reporting.incrementals IS
     'Incremental reports: their query, fact table and time column, buckets, and what their last refresh did (last_kind incremental or full, last_buckets, last_full_reason).';
+COMMENT ON COLUMN reporting.incrementals.next_full_reason IS
+    'Why the next refresh must recompute everything though the capture has the changed ranges (set by create_incremental when a write may have committed between its first refresh and the creation of its capture triggers); cleared by the next refresh that records a fingerprint.';
 
 SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals', '');
+ALTER SEQUENCE reporting.incrementals_id_seq OWNED BY reporting.incrementals.id;
+SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals_id_seq', '');
+COMMENT ON COLUMN reporting.incrementals.id IS
+    'The report''s id: its capture triggers on the fact table are named ~reporting_capture_<id> and reporting_capture_<id> and pass it as their first argument; it survives pg_dump and pg_restore, which give the table a new OID.';
 
 ALTER TABLE reporting.incrementals ENABLE ROW LEVEL SECURITY;
 CREATE POLICY incrementals_owner_read ON reporting.incrementals FOR SELECT
@@ -1510,7 +1524,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'reporting_capture';
 COMMENT ON FUNCTION reporting._capture() IS
-    'Internal: BEFORE INSERT and AFTER UPDATE OR DELETE row trigger on the fact table of an incremental report (arguments: the report''s OID, the time column); notes the time values written for the commit to publish.';
+    'Internal: BEFORE INSERT and AFTER UPDATE OR DELETE row trigger on the fact table of an incremental report (arguments: the report''s id in reporting.incrementals, the time column); notes the time values written for the commit to publish.';
 
 CREATE FUNCTION reporting._guard()
 RETURNS trigger
@@ -1675,6 +1689,9 @@ DECLARE
     j pg_catalog.int4;
 BEGIN
     SELECT * INTO i FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) $1;
+    IF i.next_full_reason IS NOT NULL THEN
+        RETURN i.next_full_reason;
+    END IF;
     IF i.fingerprint IS NULL THEN
         RETURN 'it was never refreshed';
     END IF;
@@ -1692,7 +1709,7 @@ BEGIN
                AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
                AND t.tgtype OPERATOR(pg_catalog.=) ANY (ARRAY[7, 25]::pg_catalog.int2[])
                AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
-                   OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.text) OPERATOR(pg_catalog.<>) 2 THEN
+                   OPERATOR(pg_catalog.=) i.id::pg_catalog.text) OPERATOR(pg_catalog.<>) 2 THEN
             RETURN pg_catalog.format('a capture trigger on table %s is missing or not enabled always', member);
         END IF;
         -- a BEFORE INSERT row trigger firing after the capture could change the row
@@ -1702,7 +1719,7 @@ BEGIN
                       AND t.tgfoid OPERATOR(pg_catalog.<>) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
                       AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7) OPERATOR(pg_catalog.=) 7
                       AND t.tgname::pg_catalog.text COLLATE "C" OPERATOR(pg_catalog.>)
-                          ('~reporting_capture_' OPERATOR(pg_catalog.||) $1::pg_catalog.oid) COLLATE "C") THEN
+                          ('~reporting_capture_' OPERATOR(pg_catalog.||) i.id) COLLATE "C") THEN
             RETURN pg_catalog.format('a BEFORE INSERT trigger on table %s fires after the capture', member);
         END IF;
     END LOOP;
@@ -1812,7 +1829,7 @@ BEGIN
               WHERE g.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
                 AND NOT g.tgisinternal AND g.tgparentid OPERATOR(pg_catalog.=) 0
                 AND pg_catalog.split_part(pg_catalog.encode(g.tgargs, 'escape'), '\000', 1)
-                    OPERATOR(pg_catalog.=) OLD.report::pg_catalog.oid::pg_catalog.text LOOP
+                    OPERATOR(pg_catalog.=) OLD.id::pg_catalog.text LOOP
         BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
             EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
@@ -1833,6 +1850,87 @@ COMMENT ON FUNCTION reporting._drop_capture_triggers() IS
 
 CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
     FOR EACH ROW EXECUTE FUNCTION reporting._drop_capture_triggers();
+
+-- A refresh records a fingerprint: whatever next_full_reason asked for is
+-- done (a full recompute) or was never needed.  Only create_incremental's
+-- _note_population_gap sets both at once, and keeps its reason.
+CREATE FUNCTION reporting._clear_next_full_reason()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.next_full_reason IS NOT DISTINCT FROM OLD.next_full_reason THEN
+        NEW.next_full_reason := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._clear_next_full_reason() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._clear_next_full_reason() IS
+    'Internal: a refresh of an incremental report that records its fingerprint clears next_full_reason.';
+
+CREATE TRIGGER incrementals_clear_next_full BEFORE UPDATE OF fingerprint ON reporting.incrementals
+    FOR EACH ROW EXECUTE FUNCTION reporting._clear_next_full_reason();
+
+-- create_incremental fills the report before it puts the capture triggers
+-- on the fact table, so that the fact table's writers never wait for the
+-- fill.  A write that commits after the fill's snapshot and before the
+-- triggers exist is in neither: the change generations tell.  The fill (a
+-- refresh) recorded the generation of every table of the fact table's
+-- family before its snapshot; once the triggers exist (their creation waited
+-- for every writer of the fact table to end), equal generations prove that
+-- no write committed in between.  Returns why the next refresh must
+-- recompute everything, or NULL.
+CREATE FUNCTION reporting._population_gap(report pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i reporting.incrementals;
+    u record;
+    g record;
+    m pg_catalog.regclass;
+    k pg_catalog.int4;
+BEGIN
+    SELECT * INTO i FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) $1;
+    SELECT r.tracking_epoch, r.tracking_database, r.tracked_sources, r.source_generations INTO u
+      FROM reporting.runs r
+     WHERE r.view OPERATOR(pg_catalog.=) $1 AND r.status OPERATOR(pg_catalog.=) 'refreshed'
+     ORDER BY r.started_at DESC, r.id DESC LIMIT 1;
+    IF NOT FOUND OR u.tracking_epoch IS NULL
+       OR u.tracking_database IS DISTINCT FROM
+          (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) THEN
+        RETURN 'writes to its fact table may have committed between its first refresh and the creation of its capture triggers (the first refresh recorded no change generations)';
+    END IF;
+    FOR m IN SELECT f FROM reporting._fact_members(i.fact) f LOOP
+        k := pg_catalog.array_position(u.tracked_sources, m);
+        SELECT * INTO g FROM reporting._generation(ARRAY[m]);
+        IF k IS NULL OR u.source_generations[k] IS NULL OR g.generation IS NULL
+           OR g.epoch IS DISTINCT FROM u.tracking_epoch
+           OR g.generation OPERATOR(pg_catalog.<>) u.source_generations[k] THEN
+            RETURN pg_catalog.format('table %s was written between its first refresh and the creation of its capture triggers', m);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION reporting._population_gap(pg_catalog.regclass) FROM PUBLIC;
+COMMENT ON FUNCTION reporting._population_gap(pg_catalog.regclass) IS
+    'Internal: why writes to the fact table may have committed between the first refresh of a new incremental report and the creation of its capture triggers, or NULL when the change generations prove none did.';
+
+-- Record what _population_gap finds as the report's next_full_reason (C:
+-- only for the report's owner, as the extension's owner).
+CREATE FUNCTION reporting._note_population_gap(report pg_catalog.regclass)
+RETURNS pg_catalog.text
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_note_population_gap';
+COMMENT ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) IS
+    'Internal: for create_incremental, once the capture triggers exist: marks the new report for a full recompute at its next refresh when writes may have escaped both its first refresh and the capture; returns the reason, or NULL.';
+REVOKE ALL ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) TO PUBLIC;
 
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
@@ -1863,6 +1961,8 @@ DECLARE
     rel pg_catalog.regclass;
     k pg_catalog.int4;
     key pg_catalog.name[] := coalesce($8, ARRAY[$4]);
+    old_timeout pg_catalog.text;
+    cid pg_catalog.text;
 BEGIN
     IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $7 IS NULL OR $11 IS NULL THEN
         RAISE EXCEPTION 'name, query, time_column, bucket_column, bucket_width, lookback and full_refresh_above must not be null'
@@ -1894,7 +1994,10 @@ BEGIN
     parts := pg_catalog.parse_ident($3);
     col := parts[pg_catalog.array_length(parts, 1)];
     IF pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.>) 1 THEN
-        fact := pg_catalog.array_to_string(parts[1:pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.-) 1], '.')::pg_catalog.regclass;
+        -- quoted again: parse_ident removed the quotes of "Sales $"."Orders"
+        fact := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.p), '.' ORDER BY p.o)
+                   FROM pg_catalog.unnest(parts[1:pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.-) 1])
+                        WITH ORDINALITY AS p (p, o))::pg_catalog.regclass;
     END IF;
     -- parse with the time column's type: find it first
     IF fact IS NOT NULL THEN
@@ -1967,33 +2070,38 @@ BEGIN
     EXECUTE pg_catalog.format('CREATE TRIGGER reporting_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
                               ' FOR EACH STATEMENT EXECUTE FUNCTION reporting._guard()', rel);
     EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_guard', rel);
-    -- the capture trigger blocks the fact table's writers until this
-    -- transaction ends; never wait for them for long
+
+    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
+    SELECT x.id::pg_catalog.text INTO cid FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) rel;
+    PERFORM reporting.register(rel, every => $9, cron => $10,
+        sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
+                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
+                    WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[])));
+    -- fill it first: reading the fact table does not stop its writers
+    PERFORM reporting.refresh(rel);
+
+    -- then the capture triggers, which make the fact table's writers wait
+    -- until this transaction ends; never wait for them for long
+    old_timeout := pg_catalog.current_setting('lock_timeout');
     PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
     -- BEFORE INSERT, named to fire after every other BEFORE INSERT trigger
     -- (the refresh checks that none sorts after it); AFTER UPDATE OR DELETE
     EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT ON %s'
                               ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
-                              '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
-                              rel::pg_catalog.oid::pg_catalog.text, col);
+                              '~reporting_capture_' OPERATOR(pg_catalog.||) cid, fact, cid, col);
     EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s'
                               ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
-                              'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
-                              rel::pg_catalog.oid::pg_catalog.text, col);
+                              'reporting_capture_' OPERATOR(pg_catalog.||) cid, fact, cid, col);
     FOR a IN SELECT m FROM reporting._fact_members(fact) m LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
-                                  '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
+                                  '~reporting_capture_' OPERATOR(pg_catalog.||) cid);
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
-                                  'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
+                                  'reporting_capture_' OPERATOR(pg_catalog.||) cid);
     END LOOP;
-
-    SELECT * INTO a FROM reporting._analyze_incremental(q, ttype);
-    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
-    PERFORM reporting.register(rel, every => $9, cron => $10,
-        sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
-                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
-                    WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[])));
-    PERFORM reporting.refresh(rel);
+    PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
+    -- a write committed between the fill and the triggers: the next
+    -- refresh recomputes everything
+    PERFORM reporting._note_population_gap(rel);
     RETURN rel;
 END
 $$;
