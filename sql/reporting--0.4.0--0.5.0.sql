@@ -1429,10 +1429,17 @@ GRANT EXECUTE ON FUNCTION reporting.scheduling_paused_until() TO PUBLIC;
 -- recomputing only the buckets whose fact rows changed (src/incremental.c,
 -- src/incremental_capture.c).
 
+-- Each report's id names its capture triggers and keys its capture in
+-- shared memory: unlike its table's OID, it survives pg_dump and
+-- pg_restore (the table and the sequence are dumped).
+CREATE SEQUENCE reporting.incrementals_id_seq AS pg_catalog.int4;
+
 CREATE TABLE reporting.incrementals (
     report             pg_catalog.regclass PRIMARY KEY
                        REFERENCES reporting.registrations (view) ON DELETE CASCADE
                        DEFERRABLE INITIALLY DEFERRED,
+    id                 pg_catalog.int4 NOT NULL UNIQUE
+                       DEFAULT pg_catalog.nextval('reporting.incrementals_id_seq'::pg_catalog.regclass),
     query              pg_catalog.text NOT NULL,
     fact               pg_catalog.regclass NOT NULL,
     time_column        pg_catalog.name NOT NULL,
@@ -1461,6 +1468,10 @@ COMMENT ON COLUMN reporting.incrementals.next_full_reason IS
     'Why the next refresh must recompute everything though the capture has the changed ranges (set by create_incremental when a write may have committed between its first refresh and the creation of its capture triggers); cleared by the next refresh that records a fingerprint.';
 
 SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals', '');
+ALTER SEQUENCE reporting.incrementals_id_seq OWNED BY reporting.incrementals.id;
+SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals_id_seq', '');
+COMMENT ON COLUMN reporting.incrementals.id IS
+    'The report''s id: its capture triggers on the fact table are named ~reporting_capture_<id> and reporting_capture_<id> and pass it as their first argument; it survives pg_dump and pg_restore, which give the table a new OID.';
 
 ALTER TABLE reporting.incrementals ENABLE ROW LEVEL SECURITY;
 CREATE POLICY incrementals_owner_read ON reporting.incrementals FOR SELECT
@@ -1513,7 +1524,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'reporting_capture';
 COMMENT ON FUNCTION reporting._capture() IS
-    'Internal: BEFORE INSERT and AFTER UPDATE OR DELETE row trigger on the fact table of an incremental report (arguments: the report''s OID, the time column); notes the time values written for the commit to publish.';
+    'Internal: BEFORE INSERT and AFTER UPDATE OR DELETE row trigger on the fact table of an incremental report (arguments: the report''s id in reporting.incrementals, the time column); notes the time values written for the commit to publish.';
 
 CREATE FUNCTION reporting._guard()
 RETURNS trigger
@@ -1698,7 +1709,7 @@ BEGIN
                AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
                AND t.tgtype OPERATOR(pg_catalog.=) ANY (ARRAY[7, 25]::pg_catalog.int2[])
                AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
-                   OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.text) OPERATOR(pg_catalog.<>) 2 THEN
+                   OPERATOR(pg_catalog.=) i.id::pg_catalog.text) OPERATOR(pg_catalog.<>) 2 THEN
             RETURN pg_catalog.format('a capture trigger on table %s is missing or not enabled always', member);
         END IF;
         -- a BEFORE INSERT row trigger firing after the capture could change the row
@@ -1708,7 +1719,7 @@ BEGIN
                       AND t.tgfoid OPERATOR(pg_catalog.<>) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
                       AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7) OPERATOR(pg_catalog.=) 7
                       AND t.tgname::pg_catalog.text COLLATE "C" OPERATOR(pg_catalog.>)
-                          ('~reporting_capture_' OPERATOR(pg_catalog.||) $1::pg_catalog.oid) COLLATE "C") THEN
+                          ('~reporting_capture_' OPERATOR(pg_catalog.||) i.id) COLLATE "C") THEN
             RETURN pg_catalog.format('a BEFORE INSERT trigger on table %s fires after the capture', member);
         END IF;
     END LOOP;
@@ -1818,7 +1829,7 @@ BEGIN
               WHERE g.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
                 AND NOT g.tgisinternal AND g.tgparentid OPERATOR(pg_catalog.=) 0
                 AND pg_catalog.split_part(pg_catalog.encode(g.tgargs, 'escape'), '\000', 1)
-                    OPERATOR(pg_catalog.=) OLD.report::pg_catalog.oid::pg_catalog.text LOOP
+                    OPERATOR(pg_catalog.=) OLD.id::pg_catalog.text LOOP
         BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
             EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
@@ -1951,6 +1962,7 @@ DECLARE
     k pg_catalog.int4;
     key pg_catalog.name[] := coalesce($8, ARRAY[$4]);
     old_timeout pg_catalog.text;
+    cid pg_catalog.text;
 BEGIN
     IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $7 IS NULL OR $11 IS NULL THEN
         RAISE EXCEPTION 'name, query, time_column, bucket_column, bucket_width, lookback and full_refresh_above must not be null'
@@ -1982,7 +1994,10 @@ BEGIN
     parts := pg_catalog.parse_ident($3);
     col := parts[pg_catalog.array_length(parts, 1)];
     IF pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.>) 1 THEN
-        fact := pg_catalog.array_to_string(parts[1:pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.-) 1], '.')::pg_catalog.regclass;
+        -- quoted again: parse_ident removed the quotes of "Sales $"."Orders"
+        fact := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.p), '.' ORDER BY p.o)
+                   FROM pg_catalog.unnest(parts[1:pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.-) 1])
+                        WITH ORDINALITY AS p (p, o))::pg_catalog.regclass;
     END IF;
     -- parse with the time column's type: find it first
     IF fact IS NOT NULL THEN
@@ -2057,6 +2072,7 @@ BEGIN
     EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_guard', rel);
 
     PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
+    SELECT x.id::pg_catalog.text INTO cid FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) rel;
     PERFORM reporting.register(rel, every => $9, cron => $10,
         sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
                      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
@@ -2072,17 +2088,15 @@ BEGIN
     -- (the refresh checks that none sorts after it); AFTER UPDATE OR DELETE
     EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT ON %s'
                               ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
-                              '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
-                              rel::pg_catalog.oid::pg_catalog.text, col);
+                              '~reporting_capture_' OPERATOR(pg_catalog.||) cid, fact, cid, col);
     EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER UPDATE OR DELETE ON %s'
                               ' FOR EACH ROW EXECUTE FUNCTION reporting._capture(%L, %L)',
-                              'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid, fact,
-                              rel::pg_catalog.oid::pg_catalog.text, col);
+                              'reporting_capture_' OPERATOR(pg_catalog.||) cid, fact, cid, col);
     FOR a IN SELECT m FROM reporting._fact_members(fact) m LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
-                                  '~reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
+                                  '~reporting_capture_' OPERATOR(pg_catalog.||) cid);
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.m,
-                                  'reporting_capture_' OPERATOR(pg_catalog.||) rel::pg_catalog.oid);
+                                  'reporting_capture_' OPERATOR(pg_catalog.||) cid);
     END LOOP;
     PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
     -- a write committed between the fill and the triggers: the next

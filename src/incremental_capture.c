@@ -9,8 +9,11 @@
  * Each incremental report puts two row triggers running reporting._capture
  * on its fact table (ENABLE ALWAYS so that replicas and
  * session_replication_role = replica are seen too; cloned by PostgreSQL
- * onto every partition, present and future):
- *	- BEFORE INSERT, named "~reporting_capture_<report>" so that it sorts
+ * onto every partition, present and future), named and keyed by the
+ * report's id in reporting.incrementals rather than its table's OID, so
+ * that they keep working after pg_dump and pg_restore (which give the
+ * table a new OID but restore the id, the triggers and their arguments):
+ *	- BEFORE INSERT, named "~reporting_capture_<id>" so that it sorts
  *	  (fires) after every BEFORE INSERT trigger with an ASCII name: it sees
  *	  the row as it will be stored; a refresh that finds a BEFORE INSERT row
  *	  trigger sorting after it recomputes everything.  A BEFORE trigger
@@ -64,6 +67,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
@@ -82,10 +86,15 @@ PG_FUNCTION_INFO_V1(reporting_capture);
 /* ranges one transaction keeps per report before it widens them */
 #define CAPTURE_TXN_RANGES 8
 
+/*
+ * A report's entry is keyed by its database and its id in
+ * reporting.incrementals (the id column), not by its table's OID: the id
+ * survives pg_dump and pg_restore, and the capture triggers carry it.
+ */
 typedef struct CaptureKey
 {
 	Oid			dbid;
-	Oid			report;
+	int32		id;
 } CaptureKey;
 
 typedef struct CaptureEntry
@@ -108,7 +117,7 @@ typedef struct CaptureShared
 /* one report's values written by the current transaction */
 typedef struct PendingCapture
 {
-	Oid			report;
+	int32		id;				/* the report's id */
 	int			n;
 	int64		lo[CAPTURE_TXN_RANGES];
 	int64		hi[CAPTURE_TXN_RANGES];
@@ -117,7 +126,7 @@ typedef struct PendingCapture
 /* a claim to release when the refreshing transaction commits */
 typedef struct PendingRelease
 {
-	Oid			report;
+	int32		id;				/* the report's id */
 	uint64		watermark;
 	bool		clear_full;
 } PendingRelease;
@@ -135,6 +144,10 @@ static PendingRelease *capture_releases = NULL;
 static int	capture_nreleases = 0;
 static int	capture_maxreleases = 0;
 
+/* the id of the report last looked up, in this transaction */
+static Oid	capture_id_relid = InvalidOid;
+static int32 capture_id_value = 0;
+
 /* the column the last trigger call read, per (trigger, relation) */
 static Oid	capture_cached_trigger = InvalidOid;
 static Oid	capture_cached_relation = InvalidOid;
@@ -145,6 +158,7 @@ static Oid	capture_cached_type = InvalidOid;
 #define REASON_TABLE_FULL "the capture's table is full (raise reporting.max_incremental_reports)"
 #define REASON_PREPARED "a prepared transaction changed its fact table"
 #define REASON_NOT_PRELOADED "changes are captured only when reporting is in shared_preload_libraries"
+#define REASON_NOT_RECORDED "it is not recorded in reporting.incrementals"
 
 /* Define reporting.max_incremental_reports (preload only). */
 void
@@ -228,15 +242,15 @@ merge_closest(int64 *lo, int64 *hi, uint64 *stamp, int n)
 		stamp[best_b] = stamp[n - 1];
 }
 
-/* The pending set of one report, made on first use. */
+/* The pending set of one report (by id), made on first use. */
 static PendingCapture *
-pending_for(Oid report)
+pending_for(int32 id)
 {
 	MemoryContext old;
 	PendingCapture *p;
 
 	for (int i = 0; i < capture_npending; i++)
-		if (capture_pending[i].report == report)
+		if (capture_pending[i].id == id)
 			return &capture_pending[i];
 	if (capture_npending == capture_maxpending)
 	{
@@ -248,16 +262,16 @@ pending_for(Oid report)
 		MemoryContextSwitchTo(old);
 	}
 	p = &capture_pending[capture_npending++];
-	p->report = report;
+	p->id = id;
 	p->n = 0;
 	return p;
 }
 
 /* Add one value to a report's pending ranges, widening them when full. */
 static void
-pending_add(Oid report, int64 value)
+pending_add(int32 id, int64 value)
 {
-	PendingCapture *p = pending_for(report);
+	PendingCapture *p = pending_for(id);
 
 	for (int i = 0; i < p->n; i++)
 		if (value >= p->lo[i] && value <= p->hi[i])
@@ -328,21 +342,22 @@ capture_column(TriggerData *trigdata, AttrNumber *attnum, Oid *type)
 
 /* Note the time value of one stored row (a slot), unless it is NULL. */
 static void
-capture_slot(Oid report, TupleTableSlot *slot, AttrNumber attnum, Oid type)
+capture_slot(int32 id, TupleTableSlot *slot, AttrNumber attnum, Oid type)
 {
 	bool		isnull;
 	Datum		d = slot_getattr(slot, attnum, &isnull);
 
 	if (!isnull)
-		pending_add(report, capture_value(d, type));
+		pending_add(id, capture_value(d, type));
 }
 
 /*
  * reporting._capture() RETURNS trigger
  *
  * BEFORE INSERT, and AFTER UPDATE OR DELETE, ... FOR EACH ROW on a fact
- * table, with two arguments: the OID of the incremental report, and the name of the
- * time column.  Notes the old and new values of the column for the commit
+ * table, with two arguments: the id of the incremental report (the id column
+ * of reporting.incrementals, which survives a dump and restore), and the name
+ * of the time column.  Notes the old and new values of the column for the commit
  * to publish.  Never raises for a write: a column it cannot find (dropped,
  * renamed) is the refresh's business (it recomputes everything).  Raises
  * 39P01 when not called as such a trigger.
@@ -354,7 +369,7 @@ reporting_capture(PG_FUNCTION_ARGS)
 	TriggerEvent event;
 	AttrNumber	attnum;
 	Oid			type;
-	Oid			report;
+	int32		id;
 	Datum		result;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -370,21 +385,30 @@ reporting_capture(PG_FUNCTION_ARGS)
 	if (capture_shared == NULL)
 		return result;			/* not preloaded: refreshes are full */
 	event = trigdata->tg_event;
-	report = (Oid) strtoul(trigdata->tg_trigger->tgargs[0], NULL, 10);
+	id = (int32) strtol(trigdata->tg_trigger->tgargs[0], NULL, 10);
 	capture_column(trigdata, &attnum, &type);
 	if (attnum == InvalidAttrNumber ||
 		(type != TIMESTAMPTZOID && type != TIMESTAMPOID && type != DATEOID))
 		return result;
 	if (TRIGGER_FIRED_BY_INSERT(event))
-		capture_slot(report, trigdata->tg_trigslot, attnum, type);
+		capture_slot(id, trigdata->tg_trigslot, attnum, type);
 	else if (TRIGGER_FIRED_BY_DELETE(event))
-		capture_slot(report, trigdata->tg_trigslot, attnum, type);
+		capture_slot(id, trigdata->tg_trigslot, attnum, type);
 	else if (TRIGGER_FIRED_BY_UPDATE(event))
 	{
-		capture_slot(report, trigdata->tg_trigslot, attnum, type);
-		capture_slot(report, trigdata->tg_newslot, attnum, type);
+		capture_slot(id, trigdata->tg_trigslot, attnum, type);
+		capture_slot(id, trigdata->tg_newslot, attnum, type);
 	}
 	return result;
+}
+
+/* The shared table's key of report id in this database. */
+static CaptureKey
+capture_key(int32 id)
+{
+	CaptureKey	key = {MyDatabaseId, id};
+
+	return key;
 }
 
 /* Add one range with a stamp to a shared entry, widening when it is full. */
@@ -423,7 +447,7 @@ publish(bool prepared)
 	for (int i = 0; i < capture_npending; i++)
 	{
 		PendingCapture *p = &capture_pending[i];
-		CaptureKey	key = {MyDatabaseId, p->report};
+		CaptureKey	key = capture_key(p->id);
 		CaptureEntry *entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
 
 		if (entry == NULL)
@@ -448,7 +472,7 @@ release_claims(void)
 	for (int i = 0; i < capture_nreleases; i++)
 	{
 		PendingRelease *rel = &capture_releases[i];
-		CaptureKey	key = {MyDatabaseId, rel->report};
+		CaptureKey	key = capture_key(rel->id);
 		CaptureEntry *entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
 		int			kept = 0;
 
@@ -480,6 +504,7 @@ forget_transaction(void)
 	capture_nreleases = capture_maxreleases = 0;
 	capture_cached_trigger = InvalidOid;
 	capture_cached_relation = InvalidOid;
+	capture_id_relid = InvalidOid;
 	reporting_incremental_disarm();
 }
 
@@ -519,13 +544,13 @@ reporting_capture_xact_event(XactEvent event)
  * published (and recomputed once more) only when it commits.
  */
 static void
-claim_own_writes(Oid report, CaptureClaim *claim)
+claim_own_writes(int32 id, CaptureClaim *claim)
 {
 	for (int i = 0; i < capture_npending; i++)
 	{
 		PendingCapture *p = &capture_pending[i];
 
-		if (p->report != report)
+		if (p->id != id)
 			continue;
 		for (int r = 0; r < p->n; r++)
 		{
@@ -542,17 +567,61 @@ claim_own_writes(Oid report, CaptureClaim *claim)
 }
 
 /*
+ * The id of the incremental report relid (reporting.incrementals.id), read
+ * as the extension's owner; false when it is not recorded.  Remembers the
+ * last one for the rest of the transaction (a refresh asks at its claim and
+ * again at its release).
+ */
+static bool
+capture_id_of(Oid relid, int32 *id)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+	bool		isnull = true;
+	Datum		d = (Datum) 0;
+
+	if (relid == capture_id_relid)
+	{
+		*id = capture_id_value;
+		return true;
+	}
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("SELECT id FROM reporting.incrementals"
+							  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read reporting.incrementals");
+	if (SPI_processed == 1)
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	if (!isnull)
+	{
+		*id = DatumGetInt32(d);
+		capture_id_relid = relid;
+		capture_id_value = *id;
+	}
+	SPI_finish();
+	return !isnull;
+}
+
+/*
  * What the next refresh of report must recompute, read before the refresh
  * takes its snapshot: the dirty ranges (capture units, see capture_value)
  * (with the current transaction's own writes) and the watermark to release
  * at commit, or full with the reason.  Makes
- * the report's entry when it has none (then the claim is full).  Raises
- * nothing.
+ * the report's entry when it has none (then the claim is full).  Reads the
+ * report's id in reporting.incrementals (as the extension's owner; its own
+ * snapshot, which the refresh does not use); raises only if that read
+ * fails.
  */
 void
 reporting_capture_claim(Oid report, CaptureClaim *claim)
 {
-	CaptureKey	key = {MyDatabaseId, report};
+	CaptureKey	key;
+	int32		id;
 	CaptureEntry *entry;
 	bool		found = false;
 
@@ -563,6 +632,13 @@ reporting_capture_claim(Oid report, CaptureClaim *claim)
 		claim->why = REASON_NOT_PRELOADED;
 		return;
 	}
+	if (!capture_id_of(report, &id))
+	{
+		claim->full = true;
+		claim->why = REASON_NOT_RECORDED;
+		return;
+	}
+	key = capture_key(id);
 	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
 	claim->watermark = capture_shared->stamp;
 	entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
@@ -596,20 +672,21 @@ reporting_capture_claim(Oid report, CaptureClaim *claim)
 		memcpy(claim->hi, entry->hi, sizeof(int64) * entry->n);
 	}
 	LWLockRelease(capture_shared->lock);
-	claim_own_writes(report, claim);
+	claim_own_writes(key.id, claim);
 }
 
 /*
- * Remove the ranges a refresh claimed (stamped at or below watermark) once
- * its transaction commits; clear_full also clears a "full" mark set before
+ * Remove the ranges a refresh of report claimed (stamped at or below
+ * watermark) once its transaction commits; clear_full also clears a "full" mark set before
  * the claim.  Nothing happens if the transaction aborts.
  */
 void
 reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_full)
 {
 	MemoryContext old;
+	int32		id;
 
-	if (capture_shared == NULL)
+	if (capture_shared == NULL || !capture_id_of(report, &id))
 		return;
 	if (capture_nreleases == capture_maxreleases)
 	{
@@ -620,7 +697,7 @@ reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_ful
 			palloc(capture_maxreleases * sizeof(PendingRelease));
 		MemoryContextSwitchTo(old);
 	}
-	capture_releases[capture_nreleases].report = report;
+	capture_releases[capture_nreleases].id = id;
 	capture_releases[capture_nreleases].watermark = watermark;
 	capture_releases[capture_nreleases].clear_full = clear_full;
 	capture_nreleases++;
