@@ -156,7 +156,10 @@ INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-09 10:
 SELECT count(*) > 0 AS refreshed FROM reporting.refresh_all();
 SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 
--- a rolling window reaching back: lookback buckets
+-- a rolling window reaching back: lookback buckets; created inside a
+-- transaction whose lock_timeout it leaves as it found it
+BEGIN;
+SET LOCAL lock_timeout = '7s';
 SELECT reporting.create_incremental('inc_rolling', $q$
     SELECT d.day::date AS day, (SELECT coalesce(sum(o.amount), 0) FROM inc_orders o
                           WHERE o.created_at >= $1 AND o.created_at < $2
@@ -167,6 +170,8 @@ SELECT reporting.create_incremental('inc_rolling', $q$
                            interval '1 day') d (day) $q$,
     time_column => 'inc_orders.created_at', bucket_column => 'day',
     time_zone => 'UTC', lookback => 2)::text AS created;
+SHOW lock_timeout;
+COMMIT;
 SELECT count(*) AS differences FROM reporting.verify('inc_rolling');
 INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-15 10:00+00', 40);
 SELECT mode FROM reporting.refresh('inc_rolling');
@@ -190,6 +195,15 @@ SELECT reporting.create_incremental('inc_bad', 'SELECT created_at AS day FROM in
 SELECT reporting.create_incremental('inc_bad', 'SELECT created_at AS day FROM inc_orders WHERE created_at >= $1 AND created_at < $2',
                                     'inc_orders.created_at', 'nope');
 SELECT reporting.verify('inc_regions');
+-- create_incremental's last step: only for the owner of an incremental report
+SELECT reporting._note_population_gap('inc_regions');
+CREATE ROLE inc_stranger;
+GRANT USAGE ON SCHEMA reporting TO inc_stranger;
+SET ROLE inc_stranger;
+SELECT reporting._note_population_gap('inc_daily');
+RESET ROLE;
+DROP OWNED BY inc_stranger;
+DROP ROLE inc_stranger;
 SELECT count(*) AS leftovers FROM pg_class WHERE relname = 'inc_bad';
 
 -- unregistering makes it a plain table again
