@@ -156,6 +156,26 @@ INSERT INTO inc_orders (region, created_at, amount) VALUES ('n', '2026-01-09 10:
 SELECT count(*) > 0 AS refreshed FROM reporting.refresh_all();
 SELECT count(*) AS differences FROM reporting.verify('inc_daily');
 
+-- more values than the capture keeps ranges: ranges widen, no value is
+-- dropped.  One transaction writes 40 rows over 10 days in shuffled order
+-- (a transaction keeps at most 7 ranges), then 40 transactions write one
+-- row each at 40 different hours (the shared entry keeps at most 31).
+INSERT INTO inc_orders (region, created_at, amount)
+SELECT 's', timestamptz '2026-01-20 00:00+00' + ((i * 7) % 10) * interval '3 days' + i * interval '1 minute', i
+  FROM generate_series(1, 40) i;
+CREATE PROCEDURE inc_one_by_one() LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 40 LOOP
+        INSERT INTO inc_orders (region, created_at, amount)
+        VALUES ('n', timestamptz '2026-02-20 00:00+00' + ((i * 13) % 40) * interval '6 hours', i);
+        COMMIT;
+    END LOOP;
+END $$;
+CALL inc_one_by_one();
+DROP PROCEDURE inc_one_by_one();
+SELECT mode FROM reporting.refresh('inc_daily');
+SELECT count(*) AS differences FROM reporting.verify('inc_daily');
+
 -- a rolling window reaching back: lookback buckets; created inside a
 -- transaction whose lock_timeout it leaves as it found it
 BEGIN;

@@ -25,9 +25,12 @@
  *	  one as stored after every BEFORE trigger.
  * Together they see INSERT (the new row), UPDATE (old and new), DELETE (the
  * old row), COPY, rows routed into partitions and both halves of an UPDATE
- * that moves a row between partitions.  Each value goes into a per-transaction set of at
- * most CAPTURE_TXN_RANGES closed ranges per report; when the set is full,
- * the two closest ranges are merged: ranges widen, values are never lost.
+ * that moves a row between partitions.  Each value goes into a
+ * per-transaction set of closed ranges per report, at most
+ * CAPTURE_TXN_RANGES - 1, sorted; when the set is full, the two
+ * neighbouring ranges closest together are merged: ranges widen, values are
+ * never lost (capture_ranges.c, one pass per value, so that COPY and other
+ * bulk writes pay the same per row whether the set is full or not).
  *
  * At commit (transaction callback, after the commit is visible, like the
  * generations of tracking.c) the ranges are merged into the report's shared
@@ -79,6 +82,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "capture_ranges.h"
 #include "incremental.h"
 
 PG_FUNCTION_INFO_V1(reporting_capture);
@@ -206,42 +210,6 @@ reporting_capture_shmem_startup(void)
 								 &info, HASH_ELEM | HASH_BLOBS);
 }
 
-/*
- * Merge the two closest of n sorted-or-not closed ranges into one, so that
- * one slot frees up; stamps (when given) keep the newer of the two.
- */
-static void
-merge_closest(int64 *lo, int64 *hi, uint64 *stamp, int n)
-{
-	int			best_a = 0,
-				best_b = 1;
-	uint64		best_gap = PG_UINT64_MAX;
-
-	for (int a = 0; a < n; a++)
-		for (int b = 0; b < n; b++)
-		{
-			uint64		gap;
-
-			if (a == b || lo[b] < lo[a])
-				continue;
-			gap = hi[a] >= lo[b] ? 0 : (uint64) lo[b] - (uint64) hi[a];
-			if (gap < best_gap)
-			{
-				best_gap = gap;
-				best_a = a;
-				best_b = b;
-			}
-		}
-	lo[best_a] = Min(lo[best_a], lo[best_b]);
-	hi[best_a] = Max(hi[best_a], hi[best_b]);
-	if (stamp)
-		stamp[best_a] = Max(stamp[best_a], stamp[best_b]);
-	lo[best_b] = lo[n - 1];
-	hi[best_b] = hi[n - 1];
-	if (stamp)
-		stamp[best_b] = stamp[n - 1];
-}
-
 /* The pending set of one report (by id), made on first use. */
 static PendingCapture *
 pending_for(int32 id)
@@ -273,17 +241,8 @@ pending_add(int32 id, int64 value)
 {
 	PendingCapture *p = pending_for(id);
 
-	for (int i = 0; i < p->n; i++)
-		if (value >= p->lo[i] && value <= p->hi[i])
-			return;
-	p->lo[p->n] = value;
-	p->hi[p->n] = value;
-	p->n++;
-	if (p->n == CAPTURE_TXN_RANGES)
-	{
-		merge_closest(p->lo, p->hi, NULL, p->n);
-		p->n--;
-	}
+	p->n = capture_ranges_add(p->lo, p->hi, NULL, p->n, CAPTURE_TXN_RANGES,
+							  value, value, 0);
 }
 
 /*
@@ -415,21 +374,8 @@ capture_key(int32 id)
 static void
 entry_add(CaptureEntry *entry, int64 lo, int64 hi, uint64 stamp)
 {
-	for (int i = 0; i < entry->n; i++)
-		if (lo >= entry->lo[i] && hi <= entry->hi[i])
-		{
-			entry->stamp[i] = stamp;
-			return;
-		}
-	entry->lo[entry->n] = lo;
-	entry->hi[entry->n] = hi;
-	entry->stamp[entry->n] = stamp;
-	entry->n++;
-	if (entry->n == CAPTURE_SHARED_RANGES)
-	{
-		merge_closest(entry->lo, entry->hi, entry->stamp, entry->n);
-		entry->n--;
-	}
+	entry->n = capture_ranges_add(entry->lo, entry->hi, entry->stamp, entry->n,
+								  CAPTURE_SHARED_RANGES, lo, hi, stamp);
 }
 
 /*
@@ -553,16 +499,8 @@ claim_own_writes(int32 id, CaptureClaim *claim)
 		if (p->id != id)
 			continue;
 		for (int r = 0; r < p->n; r++)
-		{
-			claim->lo[claim->n] = p->lo[r];
-			claim->hi[claim->n] = p->hi[r];
-			claim->n++;
-			if (claim->n == CAPTURE_SHARED_RANGES)
-			{
-				merge_closest(claim->lo, claim->hi, NULL, claim->n);
-				claim->n--;
-			}
-		}
+			claim->n = capture_ranges_add(claim->lo, claim->hi, NULL, claim->n,
+										  CAPTURE_SHARED_RANGES, p->lo[r], p->hi[r], 0);
 	}
 }
 

@@ -84,8 +84,8 @@ SELECT is((SELECT array_agg(c.relname::text COLLATE "C" ORDER BY c.relname::text
     ARRAY['incrementals', 'refresh_grants', 'registrations', 'runs'],
     'row-level security is enabled on every catalog table');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text COLLATE "C") FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'reporting'),
-    ARRAY['reporting.incrementals', 'reporting.refresh_grants', 'reporting.registrations'],
-    'registrations, refresh grants and incremental reports are dumped by pg_dump; the history is not');
+    ARRAY['reporting.incrementals', 'reporting.incrementals_id_seq', 'reporting.refresh_grants', 'reporting.registrations'],
+    'registrations, refresh grants and incremental reports (with the sequence of their ids) are dumped by pg_dump; the history is not');
 
 -- issue 9: no path to superuser
 SELECT is((SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'reporting'),
