@@ -371,7 +371,7 @@ obstacle(Oid relid, const IncrementalDef *def, uint64 epoch)
 						 " EXISTS (SELECT 1 FROM reporting.incrementals i, pg_catalog.unnest($2) s"
 						 "  WHERE i.report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
 						 "    AND s OPERATOR(pg_catalog.<>) ALL (reporting._relation_family(i.fact)))",
-						 4, argtypes, values, nulls, true);
+						 4, argtypes, values, nulls, false);
 	reason = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	checked_report = InvalidOid;
@@ -551,15 +551,19 @@ dirty_buckets(Oid relid, const IncrementalDef *def, const CaptureClaim *claim,
 }
 
 /*
- * Record the report's fingerprint and what this refresh did.  keep: the
- * recorded fingerprint is known to be current (the catalog checks held and
- * no invalidation came since), so it is not worked out again.
+ * Record what this refresh did, and the fingerprint it was checked against
+ * (NULL: the one recorded, which the checks found current).  The
+ * fingerprint must be one read before the refresh's queries took their
+ * snapshots: DDL that commits during a refresh without conflicting with
+ * its locks (ATTACH PARTITION, a capture trigger disabled and enabled
+ * again) then differs from it at the next refresh, which recomputes
+ * everything; a fingerprint read afterwards would take that DDL as seen.
  */
 static void
 record_refresh(Oid relid, const char *kind, int64 buckets, const char *reason,
-			   bool keep)
+			   const char *fingerprint)
 {
-	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTOID, BOOLOID};
+	Oid			argtypes[5] = {OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
@@ -568,10 +572,10 @@ record_refresh(Oid relid, const char *kind, int64 buckets, const char *reason,
 	values[2] = Int64GetDatum(buckets);
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[3] = reason ? ' ' : 'n';
-	values[4] = BoolGetDatum(keep);
+	values[4] = fingerprint ? CStringGetTextDatum(fingerprint) : (Datum) 0;
+	nulls[4] = fingerprint ? ' ' : 'n';
 	(void) catalog_query("UPDATE reporting.incrementals"
-						 " SET fingerprint = CASE WHEN $5 THEN fingerprint"
-						 "     ELSE reporting._incremental_fingerprint(report) END,"
+						 " SET fingerprint = coalesce($5, fingerprint),"
 						 "     last_kind = $2, last_buckets = $3, last_full_reason = $4"
 						 " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 						 5, argtypes, values, nulls, false);
@@ -624,9 +628,12 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	load_definition(relid, &def);
 	/*
 	 * The fact table and its partitions, locked before the catalog checks
-	 * (ACCESS SHARE, as the query would: writers do not wait): no TRUNCATE
-	 * or ALTER of them can commit between the checks and the query's
-	 * snapshot, and every invalidation committed before is taken in.
+	 * (ACCESS SHARE, as the query would: writers do not wait): TRUNCATE and
+	 * the ALTERs that take ACCESS EXCLUSIVE cannot commit between the checks
+	 * (which take a snapshot of their own after this lock) and the query's
+	 * snapshot, and every invalidation committed before is taken in.  DDL
+	 * with weaker locks can: the fingerprint recorded is the one checked,
+	 * so the next refresh sees it (record_refresh).
 	 */
 	LockRelationOid(def.fact, AccessShareLock);
 	(void) find_all_inheritors(def.fact, AccessShareLock, NULL);
@@ -648,6 +655,12 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	}
 	if (reason != NULL)
 	{
+		char	   *fingerprint;
+
+		/* read before the recompute's snapshot (see record_refresh) */
+		(void) catalog_query("SELECT reporting._incremental_fingerprint($1::pg_catalog.regclass)",
+							 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(relid)}, NULL, false);
+		fingerprint = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		recompute_all(relid, &def, qualified);
 		(void) catalog_query("SELECT reporting._bucket_total($1::pg_catalog.regclass)",
 							 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(relid)}, NULL, false);
@@ -659,7 +672,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 			if (isnull)
 				total = 0;
 		}
-		record_refresh(relid, "full", total, reason, false);
+		record_refresh(relid, "full", total, reason, fingerprint);
 		strlcpy(incr_mode, "full", 16);
 	}
 	else
@@ -674,9 +687,8 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 							SPI_getbinval(tup, ranges->tupdesc, 1, &isnull),
 							SPI_getbinval(tup, ranges->tupdesc, 2, &isnull));
 		}
-		record_refresh(relid, "incremental", dirty, NULL,
-					   catalog_checks_hold(relid, &def, epoch)
-					   && reporting_catalog_epoch() == epoch);
+		/* the checks found the recorded fingerprint current */
+		record_refresh(relid, "incremental", dirty, NULL, NULL);
 		strlcpy(incr_mode, "incremental", 16);
 	}
 	SPI_finish();
