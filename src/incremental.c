@@ -398,28 +398,85 @@ local_of(int64 value, const IncrementalDef *def)
 	return Int64GetDatum(value);	/* timestamp, or a date's midnight */
 }
 
-/* A local timestamp of the report's time zone as a value of the time column's type. */
+/*
+ * The earliest (latest, when upper) instant that the local timestamp
+ * local of the report's time zone can stand for.  Around a change of the
+ * zone's UTC offset a local time stands for two instants (clocks going
+ * back) or none (going forward), and AT TIME ZONE picks one: a range read
+ * from it would miss the other instant's rows.  The candidates are local
+ * minus each UTC offset in force within 3 hours of AT TIME ZONE's pick
+ * (offsets change months apart, by at most a few hours); a candidate that
+ * stands for no instant of local only widens the range, which is safe for
+ * a fact range (the rows of other buckets read are filtered out) but not
+ * for the buckets kept.
+ */
+static TimestampTz
+zone_bound(Datum local, const IncrementalDef *def, bool upper)
+{
+	Datum		tz = CStringGetTextDatum(def->time_zone);
+	Timestamp	l = DatumGetTimestamp(local);
+	TimestampTz pick = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, tz, local));
+	TimestampTz best = pick;
+
+	if (TIMESTAMP_NOT_FINITE(l) || TIMESTAMP_NOT_FINITE(pick))
+		return pick;
+	for (int k = -1; k <= 1; k++)
+	{
+		TimestampTz probe = pick + k * 3 * USECS_PER_HOUR;
+		Timestamp	seen = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, tz,
+																 TimestampTzGetDatum(probe)));
+		TimestampTz candidate = l - (seen - probe);
+
+		if (upper ? candidate > best : candidate < best)
+			best = candidate;
+	}
+	return best;
+}
+
+/*
+ * A local timestamp of the report's time zone as a bound of the fact range
+ * to read, a value of the time column's type: the lower bound (the earliest
+ * instant it can stand for) or the upper one (the latest).
+ */
 static Datum
-fact_value(Datum local, const IncrementalDef *def)
+fact_value(Datum local, const IncrementalDef *def, bool upper)
 {
 	if (def->time_type == TIMESTAMPTZOID)
-		return DirectFunctionCall2(timestamp_zone,
-								   CStringGetTextDatum(def->time_zone), local);
+		return TimestampTzGetDatum(zone_bound(local, def, upper));
 	if (def->time_type == DATEOID)
 		return DirectFunctionCall1(timestamp_date, local);
 	return local;
 }
 
-/* An SQL expression turning the local timestamp $n into the bucket's type. */
+/*
+ * An SQL condition keeping the rows of column expression col whose bucket is
+ * in [$n, $n+1) (local timestamps of the report's zone).  A timestamptz
+ * bucket is compared as the local time it stands for, exactly (a local
+ * range turned into instants would lose one of the two buckets of a
+ * repeated hour); $n+2 and $n+3, the widest instants of the range, let an
+ * index narrow it first.  Sets *nparams to the parameters it uses.
+ */
 static char *
-bucket_expr(int n, const IncrementalDef *def)
+bucket_filter(const char *col, int n, const IncrementalDef *def, int *nparams)
 {
 	if (def->bucket_type == TIMESTAMPTZOID)
-		return psprintf("($%d::pg_catalog.timestamp AT TIME ZONE %s)", n,
-						quote_literal_cstr(def->time_zone));
+	{
+		const char *tz = quote_literal_cstr(def->time_zone);
+
+		*nparams = 4;
+		return psprintf("%s OPERATOR(pg_catalog.>=) $%d AND %s OPERATOR(pg_catalog.<) $%d"
+						" AND (%s AT TIME ZONE %s) OPERATOR(pg_catalog.>=) $%d"
+						" AND (%s AT TIME ZONE %s) OPERATOR(pg_catalog.<) $%d",
+						col, n + 2, col, n + 3, col, tz, n, col, tz, n + 1);
+	}
+	*nparams = 2;
 	if (def->bucket_type == DATEOID)
-		return psprintf("($%d::pg_catalog.timestamp)::pg_catalog.date", n);
-	return psprintf("$%d::pg_catalog.timestamp", n);
+		return psprintf("%s OPERATOR(pg_catalog.>=) ($%d::pg_catalog.timestamp)::pg_catalog.date"
+						" AND %s OPERATOR(pg_catalog.<) ($%d::pg_catalog.timestamp)::pg_catalog.date",
+						col, n, col, n + 1);
+	return psprintf("%s OPERATOR(pg_catalog.>=) $%d::pg_catalog.timestamp"
+					" AND %s OPERATOR(pg_catalog.<) $%d::pg_catalog.timestamp",
+					col, n, col, n + 1);
 }
 
 /* Run one statement that writes the report, as the current user (its owner). */
@@ -451,8 +508,8 @@ recompute_all(Oid relid, const IncrementalDef *def, const char *qualified)
 	Oid			argtypes[2] = {def->time_type, def->time_type};
 	Datum		values[2];
 
-	values[0] = fact_value(TimestampGetDatum(DT_NOBEGIN), def);
-	values[1] = fact_value(TimestampGetDatum(DT_NOEND), def);
+	values[0] = fact_value(TimestampGetDatum(DT_NOBEGIN), def, false);
+	values[1] = fact_value(TimestampGetDatum(DT_NOEND), def, true);
 	(void) write_report(relid, psprintf("DELETE FROM %s", qualified), 0, NULL, NULL);
 	(void) write_report(relid, psprintf("INSERT INTO %s SELECT * FROM (%s) q",
 										qualified, def->query),
@@ -471,28 +528,33 @@ static void
 recompute_range(Oid relid, const IncrementalDef *def, const char *qualified,
 				Datum fact_from, Datum bucket_from, Datum bucket_to)
 {
-	Oid			argtypes[4] = {def->time_type, def->time_type, TIMESTAMPOID, TIMESTAMPOID};
-	Datum		values[4];
+	Oid			argtypes[6] = {def->time_type, def->time_type, TIMESTAMPOID, TIMESTAMPOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[6];
 	const char *col = quote_identifier(def->bucket_column);
+	char	   *q_col = psprintf("q.%s", col);
+	int			nparams;
+	char	   *keep_report = bucket_filter(col, 1, def, &nparams);
+	char	   *keep_query = bucket_filter(q_col, 3, def, &nparams);
 
-	values[0] = fact_value(fact_from, def);
-	values[1] = fact_value(bucket_to, def);
+	values[0] = fact_value(fact_from, def, false);
+	values[1] = fact_value(bucket_to, def, true);
 	values[2] = bucket_from;
 	values[3] = bucket_to;
+	if (nparams == 4)
+	{
+		values[4] = TimestampTzGetDatum(zone_bound(bucket_from, def, false));
+		values[5] = TimestampTzGetDatum(zone_bound(bucket_to, def, true));
+	}
+	/* the DELETE's $1 to $4 are the INSERT's $3 to $6 */
 	(void) write_report(relid,
-						psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.>=) %s"
-								 " AND %s OPERATOR(pg_catalog.<) %s",
-								 qualified, col, bucket_expr(1, def),
-								 col, bucket_expr(2, def)),
-						2, argtypes + 2, values + 2);
+						psprintf("DELETE FROM %s WHERE %s", qualified, keep_report),
+						nparams, argtypes + 2, values + 2);
 	(void) write_report(relid,
 						psprintf("INSERT INTO %s SELECT * FROM"
-								 " (SELECT * FROM (%s) q0 OFFSET 0) q"
-								 " WHERE q.%s OPERATOR(pg_catalog.>=) %s"
-								 " AND q.%s OPERATOR(pg_catalog.<) %s",
-								 qualified, def->query, col, bucket_expr(3, def),
-								 col, bucket_expr(4, def)),
-						4, argtypes, values);
+								 " (SELECT * FROM (%s) q0 OFFSET 0) q WHERE %s",
+								 qualified, def->query, keep_query),
+						2 + nparams, argtypes, values);
 }
 
 /*
