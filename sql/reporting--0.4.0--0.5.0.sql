@@ -1785,28 +1785,34 @@ GRANT EXECUTE ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_
     reporting._fact_members(pg_catalog.regclass) TO PUBLIC;
 
 -- An incremental report's sources are what its query reads (a table has no
--- rewrite rule for the catalog to show them): registering it again without
--- sources => keeps them.
+-- rewrite rule for the catalog to show them), always: registering it again
+-- without sources => keeps them, and sources given are added to them (a
+-- change of a table its query reads that were not among its sources would
+-- go unseen, and its buckets never recomputed).
 CREATE FUNCTION reporting._keep_incremental_sources()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    reads pg_catalog.regclass[];
 BEGIN
-    IF NEW.sources IS NULL THEN
-        SELECT pg_catalog.array_agg(r ORDER BY r) INTO NEW.sources
-          FROM reporting.incrementals i
-         CROSS JOIN LATERAL pg_catalog.unnest(i.relations) r
-          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
-         WHERE i.report OPERATOR(pg_catalog.=) NEW.view
-           AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[]);
+    SELECT pg_catalog.array_agg(r ORDER BY r) INTO reads
+      FROM reporting.incrementals i
+     CROSS JOIN LATERAL pg_catalog.unnest(i.relations) r
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r::pg_catalog.oid
+     WHERE i.report OPERATOR(pg_catalog.=) NEW.view
+       AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm', 'f']::"char"[]);
+    IF reads IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(DISTINCT s ORDER BY s) INTO NEW.sources
+          FROM pg_catalog.unnest(pg_catalog.array_cat(NEW.sources, reads)) s;
     END IF;
     RETURN NEW;
 END
 $$;
 REVOKE ALL ON FUNCTION reporting._keep_incremental_sources() FROM PUBLIC;
 COMMENT ON FUNCTION reporting._keep_incremental_sources() IS
-    'Internal: keeps the sources of an incremental report when it is registered again without sources.';
+    'Internal: an incremental report''s sources always include what its query reads, whether it is registered again with sources or without.';
 
 CREATE TRIGGER registrations_incremental_sources BEFORE INSERT OR UPDATE ON reporting.registrations
     FOR EACH ROW EXECUTE FUNCTION reporting._keep_incremental_sources();
@@ -1932,6 +1938,17 @@ COMMENT ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) IS
 REVOKE ALL ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reporting._note_population_gap(pg_catalog.regclass) TO PUBLIC;
 
+-- The value of a result-changing setting that the current role's refreshes
+-- run with (its login default): create_incremental resolves a query's names
+-- and its default zone with these.
+CREATE FUNCTION reporting._login_setting(name pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reporting_login_setting';
+COMMENT ON FUNCTION reporting._login_setting(pg_catalog.text) IS
+    'Internal: the value of a result-changing setting (TimeZone, search_path, ...) that the current role''s refreshes run with: its login default in this database.';
+
 -- reporting.create_incremental: see the README ("Incremental reports").
 CREATE FUNCTION reporting.create_incremental(
     name               pg_catalog.text,
@@ -1955,7 +1972,11 @@ DECLARE
     parts pg_catalog.text[];
     ttype pg_catalog.regtype;
     btype pg_catalog.regtype;
-    tz pg_catalog.text := coalesce($6, pg_catalog.current_setting('TimeZone'));
+    -- by default the zone its refreshes run in: the owner's login default,
+    -- not this session's TimeZone (a report's query runs with the former)
+    tz pg_catalog.text := coalesce($6, reporting._login_setting('TimeZone'),
+                                   pg_catalog.current_setting('TimeZone'));
+    session_path pg_catalog.text := pg_catalog.current_setting('search_path');
     q pg_catalog.text;
     cols pg_catalog.text;
     rel pg_catalog.regclass;
@@ -1989,6 +2010,11 @@ BEGIN
     END IF;
     q := pg_catalog.regexp_replace($2, '[\s;]+$', '');
 
+    -- names in the query and time_column are resolved as refreshes will,
+    -- with the owner's login search_path (the report's own name, below,
+    -- with this session's)
+    PERFORM pg_catalog.set_config('search_path',
+        coalesce(reporting._login_setting('search_path'), session_path), true);
     -- the fact table and its time column: "table.column" or a column only
     -- one relation of the query has
     parts := pg_catalog.parse_ident($3);
@@ -2063,6 +2089,7 @@ BEGIN
 
     SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', n, t), ', ' ORDER BY o)
       INTO cols FROM ROWS FROM (pg_catalog.unnest(a.column_names), pg_catalog.unnest(a.column_types)) WITH ORDINALITY AS u (n, t, o);
+    PERFORM pg_catalog.set_config('search_path', session_path, true);
     EXECUTE pg_catalog.format('CREATE TABLE %s (%s)', $1, cols);
     rel := $1::pg_catalog.regclass;
     EXECUTE pg_catalog.format('ALTER TABLE %s ADD UNIQUE (%s)', rel,

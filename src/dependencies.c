@@ -312,3 +312,22 @@ reporting_query_dependencies(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+/*
+ * reporting_query_tree_dependencies
+ *		What an analyzed query depends on besides the tables it reads, through
+ *		the plain views it reads (the kinds at the top of this file).
+ *
+ * query: a Query from parse analysis (an incremental report's).  Returns the
+ * kinds (char *), and in *objects what each is about, in the same order.
+ * Raises nothing beyond what reading the catalog raises.
+ */
+List *
+reporting_query_tree_dependencies(Query *query, List **objects)
+{
+	DependencyWalk walk = {NIL, NIL, NIL, 0};
+
+	(void) query_tree_walker(query, dependency_walker, &walk, QTW_EXAMINE_RTES_BEFORE);
+	*objects = walk.objects;
+	return walk.kinds;
+}

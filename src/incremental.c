@@ -40,6 +40,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_inherits.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
@@ -116,6 +117,47 @@ typedef struct AnalyzeWalk
 	bool		param2;
 } AnalyzeWalk;
 
+/*
+ * Refuse a query whose rows do not depend on its tables' rows alone (the
+ * clock, volatile functions, sequences, functions that may read other
+ * tables: dependencies.c): recomputing only the buckets whose fact rows
+ * changed could never catch up with it.  Raises 0A000.
+ */
+static void
+check_query_dependencies(Query *query)
+{
+	List	   *objects;
+	List	   *kinds = reporting_query_tree_dependencies(query, &objects);
+	const char *kind;
+	const char *what;
+
+	if (kinds == NIL)
+		return;
+	kind = linitial(kinds);
+	if (strcmp(kind, "clock_date") == 0 || strcmp(kind, "clock_time") == 0)
+		what = "the clock";
+	else if (strcmp(kind, "volatile") == 0)
+		what = "a volatile function";
+	else if (strcmp(kind, "sequence") == 0)
+		what = "a sequence";
+	else if (strcmp(kind, "function") == 0)
+		what = "a function that is not immutable";
+	else if (strcmp(kind, "catalog") == 0)
+		what = "a system catalog";
+	else if (strcmp(kind, "text_search") == 0)
+		what = "a text search configuration";
+	else
+		what = "the session";
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("the query of an incremental report cannot depend on %s (%s)",
+					what, (char *) linitial(objects)),
+			 errdetail("An incremental report recomputes only the buckets whose fact rows changed, so its rows must depend on the rows its query reads alone."),
+			 strcmp(kind, "function") == 0 ?
+			 errhint("Declare the function IMMUTABLE if its result depends on its arguments alone.") :
+			 errhint("Keep it out of the report: apply it in a view or materialized view that reads the report.")));
+}
+
 /* Note relations and the two parameters, through subqueries and sublinks. */
 static bool
 analyze_walker(Node *node, AnalyzeWalk *walk)
@@ -190,7 +232,11 @@ reporting_analyze_incremental(PG_FUNCTION_ARGS)
 		if (ps->resultDesc)
 			result = CreateTupleDescCopy(ps->resultDesc);
 		foreach(lq, ps->query_list)
+		{
 			(void) analyze_walker((Node *) lfirst(lq), &walk);
+			if (IsA(lfirst(lq), Query))
+				check_query_dependencies((Query *) lfirst(lq));
+		}
 	}
 	if (list_length(sources) != 1 || result == NULL || result->natts == 0)
 		ereport(ERROR,
@@ -245,6 +291,21 @@ catalog_query(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
 	return SPI_processed;
+}
+
+/*
+ * Raise 42501 unless the current role may read relation relid: an
+ * incremental report's refreshes lock its fact table and read the catalog
+ * rows of what its query reads, which must be the owner's to read.
+ */
+static void
+check_may_read(Oid relid)
+{
+	AclResult	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
 }
 
 /*
@@ -697,6 +758,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	 * with weaker locks can: the fingerprint recorded is the one checked,
 	 * so the next refresh sees it (record_refresh).
 	 */
+	check_may_read(def.fact);	/* as the owner, before any lock */
 	LockRelationOid(def.fact, AccessShareLock);
 	(void) find_all_inheritors(def.fact, AccessShareLock, NULL);
 	epoch = reporting_catalog_epoch();
@@ -852,6 +914,19 @@ reporting_record_incremental(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" cannot be recorded as an incremental report",
 						reporting_display_name(relid)),
 				 errhint("Use reporting.create_incremental().")));
+	check_may_read(DatumGetObjectId(values[2]));
+	{
+		ArrayType  *relations = DatumGetArrayTypeP(values[11]);
+		Datum	   *elems;
+		bool	   *elem_nulls;
+		int			n;
+
+		deconstruct_array(relations, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, &elem_nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!elem_nulls[i])
+				check_may_read(DatumGetObjectId(elems[i]));
+	}
 	(void) catalog_query("INSERT INTO reporting.incrementals (report, query, fact, time_column,"
 						 " time_type, bucket_column, bucket_type, bucket_width, time_zone, lookback,"
 						 " full_refresh_above, relations)"

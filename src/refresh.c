@@ -293,8 +293,9 @@ run_incremental_statement(const ReportingView *view, const char *sql)
 
 	if (SPI_execute(sql, false, 0) < 0)
 		elog(ERROR, "could not run \"%s\"", sql);
+	/* not read-only: a snapshot that sees what the statement wrote */
 	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s", view->qualified_name),
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the rows of %s", view->display_name);
 	return (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											   1, &isnull));

@@ -44,6 +44,10 @@ extern bool reporting_enabled;
 extern int	reporting_max_workers;
 extern bool reporting_enable_superuser_refresh;
 
+/* dependencies.c: what a query depends on besides its tables */
+struct Query;
+extern List *reporting_query_tree_dependencies(struct Query *query, List **objects);
+
 /* catalog_epoch.c: relcache invalidations seen by this backend */
 extern uint64 reporting_catalog_epoch(void);
 

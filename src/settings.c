@@ -54,6 +54,7 @@
 #include "settings.h"
 
 PG_FUNCTION_INFO_V1(reporting_refresh_setting);
+PG_FUNCTION_INFO_V1(reporting_login_setting);
 
 /* the settings that can change a query's result */
 static const char *const result_settings[] = {
@@ -301,6 +302,28 @@ reporting_refresh_setting(PG_FUNCTION_ARGS)
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	owner_values(owner, values);
+	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
+		if (pg_strcasecmp(result_settings[i], name) == 0 && values[i] != NULL)
+			PG_RETURN_TEXT_P(cstring_to_text(values[i]));
+	PG_RETURN_NULL();
+}
+
+/*
+ * reporting._login_setting(name text) RETURNS text
+ *
+ * The value of one of the settings that change results (TimeZone,
+ * search_path, ...) that the current role's refreshes run with: its login
+ * default in this database (the top of this file).  NULL for a setting that
+ * is not one of those.  For create_incremental, which resolves the names
+ * and the zone of a report's query as its refreshes will.
+ */
+Datum
+reporting_login_setting(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *values[NUM_RESULT_SETTINGS];
+
+	owner_values(GetUserId(), values);
 	for (int i = 0; i < NUM_RESULT_SETTINGS; i++)
 		if (pg_strcasecmp(result_settings[i], name) == 0 && values[i] != NULL)
 			PG_RETURN_TEXT_P(cstring_to_text(values[i]));
