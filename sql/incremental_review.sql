@@ -17,6 +17,29 @@ SELECT mode, rows AS refreshed_rows FROM reporting.refresh('rv_rows') \gset
 SELECT :'mode' AS mode, :refreshed_rows = count(*) AS rows_right FROM rv_rows;
 SELECT rows = (SELECT count(*) FROM rv_rows) AS status_rows_right FROM reporting.status
  WHERE view = 'rv_rows'::regclass;
+-- a refresh rolled back to a savepoint recomputed nothing: what it claimed
+-- is recomputed by the next one
+INSERT INTO rv_f (ts) VALUES ('2026-06-02 10:00+00');
+BEGIN;
+SAVEPOINT before_refresh;
+SELECT mode FROM reporting.refresh('rv_rows');
+ROLLBACK TO SAVEPOINT before_refresh;
+COMMIT;
+SELECT mode FROM reporting.refresh('rv_rows');
+SELECT last_buckets FROM reporting.incrementals WHERE report = 'rv_rows'::regclass;
+SELECT count(*) AS differences FROM reporting.verify('rv_rows');
+-- and in a block that catches the error after the refresh
+INSERT INTO rv_f (ts) VALUES ('2026-06-03 10:00+00');
+DO $$
+BEGIN
+    PERFORM reporting.refresh('rv_rows');
+    RAISE EXCEPTION 'after the refresh';
+EXCEPTION WHEN raise_exception THEN
+    NULL;
+END $$;
+SELECT mode FROM reporting.refresh('rv_rows');
+SELECT last_buckets FROM reporting.incrementals WHERE report = 'rv_rows'::regclass;
+SELECT count(*) AS differences FROM reporting.verify('rv_rows');
 SELECT reporting.unregister('rv_rows');
 DROP TABLE rv_rows;
 

@@ -1657,10 +1657,15 @@ AS $$
                pg_catalog.format('%s:%s:%s:%s:%s', c.oid, c.relfilenode, c.xmin,
                    (SELECT pg_catalog.string_agg(r.xmin::pg_catalog.text, ',' ORDER BY r.oid)
                       FROM pg_catalog.pg_rewrite r WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid),
+                   -- every trigger but the capture triggers of other reports
+                   -- (another report created or dropped changes nothing here)
                    (SELECT pg_catalog.string_agg(t.xmin::pg_catalog.text, ',' ORDER BY t.oid)
-                      FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid)),
+                      FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                       AND NOT (t.tgfoid OPERATOR(pg_catalog.=) 'reporting._capture()'::pg_catalog.regprocedure::pg_catalog.oid
+                                AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+                                    OPERATOR(pg_catalog.<>) x.id::pg_catalog.text))),
                ';' ORDER BY c.oid))
-      FROM (SELECT DISTINCT f.f
+      FROM (SELECT DISTINCT f.f, i.id
               FROM reporting.incrementals i
              CROSS JOIN LATERAL pg_catalog.unnest(i.relations OPERATOR(pg_catalog.||) i.report) s (s)
              CROSS JOIN LATERAL pg_catalog.unnest(reporting._relation_family(s.s)) f (f)
@@ -1856,6 +1861,18 @@ COMMENT ON FUNCTION reporting._drop_capture_triggers() IS
 
 CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
     FOR EACH ROW EXECUTE FUNCTION reporting._drop_capture_triggers();
+
+-- ... and its entry in shared memory goes when that transaction commits, so
+-- that dropped reports do not use up reporting.max_incremental_reports
+CREATE FUNCTION reporting._forget_capture()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'reporting_forget_capture';
+REVOKE ALL ON FUNCTION reporting._forget_capture() FROM PUBLIC;
+COMMENT ON FUNCTION reporting._forget_capture() IS
+    'Internal: removes the shared capture entry of an incremental report that is forgotten, when the transaction commits.';
+CREATE TRIGGER incrementals_forget_capture AFTER DELETE ON reporting.incrementals
+    FOR EACH ROW EXECUTE FUNCTION reporting._forget_capture();
 
 -- A refresh records a fingerprint: whatever next_full_reason asked for is
 -- done (a full recompute) or was never needed.  Only create_incremental's

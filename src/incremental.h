@@ -37,6 +37,8 @@ extern void reporting_capture_define_gucs(void);
 extern void reporting_capture_shmem_request(void);
 extern void reporting_capture_shmem_startup(void);
 extern void reporting_capture_xact_event(XactEvent event);
+extern void reporting_capture_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+											SubTransactionId parentSubid);
 
 /* refresh side (incremental.c) */
 extern void reporting_capture_claim(Oid report, CaptureClaim *claim);

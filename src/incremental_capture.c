@@ -67,6 +67,7 @@
 
 #include <limits.h>
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
@@ -81,11 +82,13 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "capture_ranges.h"
 #include "incremental.h"
 
 PG_FUNCTION_INFO_V1(reporting_capture);
+PG_FUNCTION_INFO_V1(reporting_forget_capture);
 
 /* ranges one transaction keeps per report before it widens them */
 #define CAPTURE_TXN_RANGES 8
@@ -127,12 +130,19 @@ typedef struct PendingCapture
 	int64		hi[CAPTURE_TXN_RANGES];
 } PendingCapture;
 
-/* a claim to release when the refreshing transaction commits */
+/*
+ * A claim to release when the refreshing transaction commits, or (watermark
+ * 0, forget) a report whose entry goes when the transaction that removed it
+ * commits.  subid: the subtransaction that asked; if it aborts, so does the
+ * release (a refresh rolled back to a savepoint recomputed nothing).
+ */
 typedef struct PendingRelease
 {
 	int32		id;				/* the report's id */
 	uint64		watermark;
 	bool		clear_full;
+	bool		forget;
+	SubTransactionId subid;
 } PendingRelease;
 
 int			reporting_max_incremental_reports = 1000;
@@ -147,6 +157,9 @@ static int	capture_maxpending = 0;
 static PendingRelease *capture_releases = NULL;
 static int	capture_nreleases = 0;
 static int	capture_maxreleases = 0;
+
+static void make_room(const CaptureKey *key);
+static void queue_release(int32 id, uint64 watermark, bool clear_full, bool forget);
 
 /* the id of the report last looked up, in this transaction */
 static Oid	capture_id_relid = InvalidOid;
@@ -424,6 +437,11 @@ release_claims(void)
 
 		if (entry == NULL)
 			continue;
+		if (rel->forget)
+		{
+			(void) hash_search(capture_hash, &key, HASH_REMOVE, NULL);
+			continue;
+		}
 		for (int r = 0; r < entry->n; r++)
 		{
 			if (entry->stamp[r] <= rel->watermark)
@@ -577,6 +595,7 @@ reporting_capture_claim(Oid report, CaptureClaim *claim)
 		return;
 	}
 	key = capture_key(id);
+	make_room(&key);
 	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
 	claim->watermark = capture_shared->stamp;
 	entry = hash_search(capture_hash, &key, HASH_FIND, NULL);
@@ -613,19 +632,12 @@ reporting_capture_claim(Oid report, CaptureClaim *claim)
 	claim_own_writes(key.id, claim);
 }
 
-/*
- * Remove the ranges a refresh of report claimed (stamped at or below
- * watermark) once its transaction commits; clear_full also clears a "full" mark set before
- * the claim.  Nothing happens if the transaction aborts.
- */
-void
-reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_full)
+/* Queue a release (or a forget) for the commit of this transaction. */
+static void
+queue_release(int32 id, uint64 watermark, bool clear_full, bool forget)
 {
 	MemoryContext old;
-	int32		id;
 
-	if (capture_shared == NULL || !capture_id_of(report, &id))
-		return;
 	if (capture_nreleases == capture_maxreleases)
 	{
 		old = MemoryContextSwitchTo(TopTransactionContext);
@@ -638,5 +650,147 @@ reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_ful
 	capture_releases[capture_nreleases].id = id;
 	capture_releases[capture_nreleases].watermark = watermark;
 	capture_releases[capture_nreleases].clear_full = clear_full;
+	capture_releases[capture_nreleases].forget = forget;
+	capture_releases[capture_nreleases].subid = GetCurrentSubTransactionId();
 	capture_nreleases++;
+}
+
+/*
+ * The subtransaction callback's half: the releases a subtransaction queued
+ * go with it when it aborts, and pass to its parent when it commits.
+ */
+void
+reporting_capture_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid)
+{
+	int			kept = 0;
+
+	if (capture_nreleases == 0)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < capture_nreleases; i++)
+			if (capture_releases[i].subid == mySubid)
+				capture_releases[i].subid = parentSubid;
+		return;
+	}
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (int i = 0; i < capture_nreleases; i++)
+		if (capture_releases[i].subid != mySubid)
+			capture_releases[kept++] = capture_releases[i];
+	capture_nreleases = kept;
+}
+
+/*
+ * reporting._forget_capture() RETURNS trigger
+ *
+ * AFTER DELETE ... FOR EACH ROW on reporting.incrementals: the shared
+ * entry of the report removed goes when the transaction commits, so that
+ * dropped reports do not use up reporting.max_incremental_reports.
+ */
+Datum
+reporting_forget_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		isnull;
+	Datum		id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		elog(ERROR, "reporting._forget_capture() must be fired by DELETE");
+	id = heap_getattr(trigdata->tg_trigtuple,
+					  SPI_fnumber(RelationGetDescr(trigdata->tg_relation), "id"),
+					  RelationGetDescr(trigdata->tg_relation), &isnull);
+	if (!isnull && capture_shared != NULL)
+		queue_release(DatumGetInt32(id), 0, false, true);
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/* True when a report of this database has the id (read as the extension's owner). */
+static bool
+capture_id_recorded(int32 id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(id)};
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+	bool		found;
+
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args("SELECT 1 FROM reporting.incrementals WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read reporting.incrementals");
+	found = SPI_processed > 0;
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+	return found;
+}
+
+/*
+ * When the shared table is full and has no entry for key: remove the
+ * entries no report can use any more, those of databases dropped since
+ * (pg_database is shared) and those of this database's reports that are
+ * gone (dropped with the extension, or with a server's crash between the
+ * drop and its commit).  Catalogs are read without the LWLock held.
+ */
+static void
+make_room(const CaptureKey *key)
+{
+	HASH_SEQ_STATUS scan;
+	CaptureEntry *entry;
+	CaptureKey *keys;
+	bool	   *gone;
+	int			n = 0;
+	int			max;
+
+	LWLockAcquire(capture_shared->lock, LW_SHARED);
+	max = hash_get_num_entries(capture_hash);
+	if (max < reporting_max_incremental_reports ||
+		hash_search(capture_hash, key, HASH_FIND, NULL) != NULL)
+	{
+		LWLockRelease(capture_shared->lock);
+		return;
+	}
+	keys = palloc(sizeof(CaptureKey) * max);
+	hash_seq_init(&scan, capture_hash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		if (n < max)
+			keys[n++] = entry->key;
+		else
+		{
+			hash_seq_term(&scan);
+			break;
+		}
+	LWLockRelease(capture_shared->lock);
+
+	gone = palloc0(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(keys[i].dbid)))
+			gone[i] = true;
+		else if (keys[i].dbid == MyDatabaseId)
+			gone[i] = !capture_id_recorded(keys[i].id);
+	}
+	LWLockAcquire(capture_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		if (gone[i])
+			(void) hash_search(capture_hash, &keys[i], HASH_REMOVE, NULL);
+	LWLockRelease(capture_shared->lock);
+}
+
+/*
+ * Remove the ranges a refresh of report claimed (stamped at or below
+ * watermark) once its transaction commits; clear_full also clears a "full" mark set before
+ * the claim.  Nothing happens if the transaction aborts.
+ */
+void
+reporting_capture_release_at_commit(Oid report, uint64 watermark, bool clear_full)
+{
+	int32		id;
+
+	if (capture_shared == NULL || !capture_id_of(report, &id))
+		return;
+	queue_release(id, watermark, clear_full, false);
 }

@@ -180,6 +180,14 @@ reporting_xact_callback(XactEvent event, void *arg)
 	reporting_workers_xact_event(event);
 }
 
+/* The one subtransaction callback: the capture's releases follow savepoints. */
+static void
+reporting_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	reporting_capture_subxact_event(event, mySubid, parentSubid);
+}
+
 /* Install every hook, once, chained to the previous one (preload only). */
 static void
 install_hooks(void)
@@ -262,6 +270,7 @@ _PG_init(void)
 		reporting_register_launcher();
 	}
 	RegisterXactCallback(reporting_xact_callback, NULL);
+	RegisterSubXactCallback(reporting_subxact_callback, NULL);
 
 	MarkGUCPrefixReserved("reporting");
 }
