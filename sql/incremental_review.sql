@@ -40,6 +40,9 @@ END $$;
 SELECT mode FROM reporting.refresh('rv_rows');
 SELECT last_buckets FROM reporting.incrementals WHERE report = 'rv_rows'::regclass;
 SELECT count(*) AS differences FROM reporting.verify('rv_rows');
+-- a refresh mode of materialized views does not apply
+SELECT reporting.refresh('rv_rows', mode => 'concurrently');
+SELECT reporting.refresh('rv_rows', mode => 'plain');
 SELECT reporting.unregister('rv_rows');
 DROP TABLE rv_rows;
 
@@ -72,6 +75,13 @@ CREATE FUNCTION rv_label(k int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT la
 SELECT reporting.create_incremental('rv_clock', $q$
     SELECT (ts AT TIME ZONE 'UTC')::date AS day, public.rv_label(k) AS label, count(*) AS n FROM public.rv_f
      WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2 $q$, 'rv_f.ts', 'day', time_zone => 'UTC', unique_key => '{day,label}');
+-- a generated time column: the capture would see it before it is computed
+CREATE TABLE rv_gen (id serial, ts timestamptz NOT NULL,
+                     day date GENERATED ALWAYS AS ((ts AT TIME ZONE 'UTC')::date) STORED);
+SELECT reporting.create_incremental('rv_clock', $q$
+    SELECT g.day, count(*) AS n FROM public.rv_gen g WHERE g.day >= $1 AND g.day < $2 GROUP BY 1 $q$,
+    'rv_gen.day', 'day', time_zone => 'UTC');
+DROP TABLE rv_gen;
 SELECT count(*) AS leftovers FROM pg_class WHERE relname = 'rv_clock';
 DROP FUNCTION rv_label(int);
 

@@ -2079,6 +2079,14 @@ BEGIN
         RAISE EXCEPTION 'time column "%" of % is of type %', col, fact, ttype USING ERRCODE = '42804',
               HINT = 'The time column must be of type timestamptz, timestamp or date.';
     END IF;
+    -- the capture sees an INSERT's row before PostgreSQL computes its
+    -- generated columns
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t
+                WHERE t.attrelid OPERATOR(pg_catalog.=) fact AND t.attname OPERATOR(pg_catalog.=) col
+                  AND t.attgenerated OPERATOR(pg_catalog.<>) '') THEN
+        RAISE EXCEPTION 'time column "%" of % is a generated column', col, fact USING ERRCODE = '0A000',
+              HINT = 'Use the column it is computed from as the time column, and compute the bucket in the query.';
+    END IF;
 
     SELECT * INTO a FROM reporting._analyze_incremental(q, ttype);
     IF NOT a.uses_range THEN

@@ -528,6 +528,13 @@ reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
 	memset(result, 0, sizeof(*result));
 	result->started_at = GetCurrentTimestamp();
 	check_refresh_on_behalf(view, requested_mode);
+	if (incremental && strcmp(requested_mode, "auto") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mode \"%s\" does not apply to incremental report \"%s\"",
+						requested_mode, view->display_name),
+				 errdetail("An incremental report recomputes the buckets that changed, or everything when it must (see reporting.incrementals)."),
+				 errhint("Call reporting.refresh() without a mode.")));
 	if (strcmp(requested_mode, "auto") == 0)
 		requested_mode = view->reg.mode;
 	mode = choose_mode(view->display_name, view->populated, view->usable_unique_index,
