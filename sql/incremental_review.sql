@@ -90,16 +90,22 @@ CREATE ROLE rv_mallory;
 GRANT CREATE ON SCHEMA public TO rv_mallory;
 CREATE TABLE rv_secret (ts timestamptz, amount int);
 GRANT SELECT ON rv_f TO rv_mallory;
+SELECT reporting.create_incremental('rv_theirs', $q$
+    SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM public.rv_f
+     WHERE ts >= $1 AND ts < $2 GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC')::text AS created;
 SET ROLE rv_mallory;
 CREATE TABLE rv_fake (day date UNIQUE, n bigint);
 CREATE TRIGGER reporting_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON rv_fake
     FOR EACH STATEMENT EXECUTE FUNCTION reporting._guard();
+-- another role's report: verify() says whose it is
+SELECT * FROM reporting.verify('rv_theirs');
 SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigint AS n WHERE $2 IS NOT NULL',
     'rv_secret'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{}');
 SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigint AS n WHERE $2 IS NOT NULL',
     'rv_f'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{rv_secret}');
 DROP TABLE rv_fake;
 RESET ROLE;
+DROP TABLE rv_theirs;
 
 -- the default zone and the names of the query are those its refreshes
 -- run with (the owner's login defaults), not this session's

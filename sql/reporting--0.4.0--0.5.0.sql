@@ -932,15 +932,15 @@ BEGIN
         'DELETE FROM %I.registrations WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1',
         TG_TABLE_SCHEMA) USING NEW.view;
     IF schedule OPERATOR(pg_catalog.=) 'manually' THEN
-        RAISE NOTICE 'registration of dropped materialized view "%.%" removed', NEW.schema_name, NEW.view_name
+        RAISE NOTICE 'registration of dropped report "%.%" removed', NEW.schema_name, NEW.view_name
             USING DETAIL = pg_catalog.format('It was refreshed manually only; its refresh grants and history (%s %s) are deleted.',
                                              runs_gone, CASE WHEN runs_gone OPERATOR(pg_catalog.=) 1 THEN 'run' ELSE 'runs' END),
-                  HINT = 'To change a report''s query and keep its registration, use reporting.redefine(), or drop and create it in one transaction.';
+                  HINT = 'To change a materialized view''s query and keep its registration, use reporting.redefine(), or drop and create it in one transaction.';
     ELSIF schedule IS NOT NULL THEN
-        RAISE NOTICE 'registration of dropped materialized view "%.%" removed', NEW.schema_name, NEW.view_name
+        RAISE NOTICE 'registration of dropped report "%.%" removed', NEW.schema_name, NEW.view_name
             USING DETAIL = pg_catalog.format('Its schedule (%s) no longer runs; its refresh grants and history (%s %s) are deleted.',
                                              schedule, runs_gone, CASE WHEN runs_gone OPERATOR(pg_catalog.=) 1 THEN 'run' ELSE 'runs' END),
-                  HINT = 'To change a report''s query and keep its registration, use reporting.redefine(), or drop and create it in one transaction.';
+                  HINT = 'To change a materialized view''s query and keep its registration, use reporting.redefine(), or drop and create it in one transaction.';
     END IF;
     RETURN NULL;
 END
@@ -2196,6 +2196,11 @@ DECLARE
     lo_d pg_catalog.date := '-infinity';
     hi_d pg_catalog.date := 'infinity';
 BEGIN
+    -- only its owner sees its definition (row-level security)
+    IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+                                    WHERE c.oid OPERATOR(pg_catalog.=) $1), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', $1 USING ERRCODE = '42501';
+    END IF;
     SELECT * INTO i FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) $1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'relation % is not an incremental report', $1 USING ERRCODE = '55000',
