@@ -90,6 +90,9 @@ CREATE ROLE rv_mallory;
 GRANT CREATE ON SCHEMA public TO rv_mallory;
 CREATE TABLE rv_secret (ts timestamptz, amount int);
 GRANT SELECT ON rv_f TO rv_mallory;
+GRANT EXECUTE ON FUNCTION
+    reporting.create_incremental(text, text, text, name, interval, text, int4, name[], interval, text, float8)
+  TO rv_mallory;
 SELECT reporting.create_incremental('rv_theirs', $q$
     SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM public.rv_f
      WHERE ts >= $1 AND ts < $2 GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC')::text AS created;
@@ -104,6 +107,11 @@ SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigi
 SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigint AS n WHERE $2 IS NOT NULL',
     'rv_f'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{rv_secret}');
 DROP TABLE rv_fake;
+-- a role that may read the fact table but not put triggers on it is told
+-- so before the report is filled
+SELECT reporting.create_incremental('rv_not_mine', $q$
+    SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM public.rv_f
+     WHERE ts >= $1 AND ts < $2 GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC');
 RESET ROLE;
 DROP TABLE rv_theirs;
 
@@ -141,6 +149,9 @@ RESET TimeZone;
 ALTER TABLE rv_f OWNER TO CURRENT_USER;
 DROP TABLE rv_f, rv_dim, rv_secret;
 REVOKE CREATE ON SCHEMA public FROM rv_mallory, rv_owner;
+REVOKE EXECUTE ON FUNCTION
+    reporting.create_incremental(text, text, text, name, interval, text, int4, name[], interval, text, float8)
+  FROM rv_mallory;
 REVOKE EXECUTE ON FUNCTION
     reporting.register(regclass, interval, text, text, text, text, interval, interval, interval, regclass[], text),
     reporting.unregister(regclass), reporting.refresh(regclass, text),

@@ -1867,6 +1867,7 @@ CREATE TRIGGER incrementals_drop_capture AFTER DELETE ON reporting.incrementals
 CREATE FUNCTION reporting._forget_capture()
 RETURNS trigger
 LANGUAGE C
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_forget_capture';
 REVOKE ALL ON FUNCTION reporting._forget_capture() FROM PUBLIC;
 COMMENT ON FUNCTION reporting._forget_capture() IS
@@ -2078,6 +2079,12 @@ BEGIN
     IF ttype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.timestamptz', 'pg_catalog.timestamp', 'pg_catalog.date']::pg_catalog.regtype[]) THEN
         RAISE EXCEPTION 'time column "%" of % is of type %', col, fact, ttype USING ERRCODE = '42804',
               HINT = 'The time column must be of type timestamptz, timestamp or date.';
+    END IF;
+    -- its capture triggers go on the fact table: find out now, not after
+    -- the fill
+    IF NOT pg_catalog.has_table_privilege(fact, 'TRIGGER') THEN
+        RAISE EXCEPTION 'permission denied to create triggers on table %', fact USING ERRCODE = '42501',
+              HINT = 'An incremental report''s capture triggers go on its fact table: create the report as the table''s owner, or have the owner grant TRIGGER on it.';
     END IF;
     -- the capture sees an INSERT's row before PostgreSQL computes its
     -- generated columns
