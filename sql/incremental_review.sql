@@ -103,9 +103,9 @@ CREATE TRIGGER reporting_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 -- another role's report: verify() says whose it is
 SELECT * FROM reporting.verify('rv_theirs');
 SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigint AS n WHERE $2 IS NOT NULL',
-    'rv_secret'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{}');
+    'rv_secret'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{}', 'public');
 SELECT reporting._record_incremental('rv_fake', 'SELECT $1::date AS day, 1::bigint AS n WHERE $2 IS NOT NULL',
-    'rv_f'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{rv_secret}');
+    'rv_f'::regclass, 'ts', 'timestamptz', 'day', 'date', '1 day', 'UTC', 0, 0.5, '{rv_secret}', 'public');
 DROP TABLE rv_fake;
 -- a role that may read the fact table but not put triggers on it is told
 -- so before the report is filled
@@ -139,8 +139,18 @@ RESET search_path;
 INSERT INTO public.rv_f (ts) VALUES ('2026-01-10 16:00+00');
 SELECT mode FROM reporting.refresh('rv_local');
 SELECT count(*) AS differences FROM reporting.verify('rv_local');
-SELECT reporting.unregister('rv_local');
-DROP TABLE rv_local;
+-- the owner's login defaults change afterwards: the report's query still
+-- runs in its time_zone and with the search_path it was created with
+RESET ROLE;
+ALTER ROLE rv_owner SET TimeZone = 'America/Los_Angeles';
+ALTER ROLE rv_owner SET search_path = rv_tenant, public;
+SET ROLE rv_owner;
+INSERT INTO public.rv_f (ts) VALUES ('2026-01-11 16:00+00');
+SELECT mode FROM reporting.refresh('public.rv_local');
+SELECT count(*) AS differences FROM reporting.verify('public.rv_local');
+SELECT search_path FROM reporting.incrementals WHERE report = 'public.rv_local'::regclass;
+SELECT reporting.unregister('public.rv_local');
+DROP TABLE public.rv_local;
 DROP TABLE rv_tenant.rv_f;
 DROP SCHEMA rv_tenant;
 RESET ROLE;

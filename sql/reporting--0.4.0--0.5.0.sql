@@ -1451,6 +1451,7 @@ CREATE TABLE reporting.incrementals (
     lookback           pg_catalog.int4 NOT NULL,
     full_refresh_above pg_catalog.float8 NOT NULL,
     relations          pg_catalog.regclass[] NOT NULL,
+    search_path        pg_catalog.text NOT NULL,
     fingerprint        pg_catalog.text,
     last_kind          pg_catalog.text,
     last_buckets       pg_catalog.int8,
@@ -1470,6 +1471,8 @@ COMMENT ON COLUMN reporting.incrementals.next_full_reason IS
 SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals', '');
 ALTER SEQUENCE reporting.incrementals_id_seq OWNED BY reporting.incrementals.id;
 SELECT pg_catalog.pg_extension_config_dump('reporting.incrementals_id_seq', '');
+COMMENT ON COLUMN reporting.incrementals.search_path IS
+    'The search_path its query runs with at every refresh and in verify() (its owner''s login default when it was created); TimeZone is time_zone.';
 COMMENT ON COLUMN reporting.incrementals.id IS
     'The report''s id: its capture triggers on the fact table are named ~reporting_capture_<id> and reporting_capture_<id> and pass it as their first argument; it survives pg_dump and pg_restore, which give the table a new OID.';
 
@@ -1778,15 +1781,15 @@ CREATE FUNCTION reporting._record_incremental(report pg_catalog.regclass, query 
     fact pg_catalog.regclass, time_column pg_catalog.name, time_type pg_catalog.regtype,
     bucket_column pg_catalog.name, bucket_type pg_catalog.regtype, bucket_width pg_catalog.interval,
     time_zone pg_catalog.text, lookback pg_catalog.int4, full_refresh_above pg_catalog.float8,
-    relations pg_catalog.regclass[])
+    relations pg_catalog.regclass[], search_path pg_catalog.text)
 RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'reporting_record_incremental';
-COMMENT ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[]) IS
+COMMENT ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[], pg_catalog.text) IS
     'Internal: records a new incremental report for create_incremental; only for a guarded table the caller owns.';
 -- create_incremental runs as its caller: it needs these two
-GRANT EXECUTE ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[]),
+GRANT EXECUTE ON FUNCTION reporting._record_incremental(pg_catalog.regclass, pg_catalog.text, pg_catalog.regclass, pg_catalog.name, pg_catalog.regtype, pg_catalog.name, pg_catalog.regtype, pg_catalog.interval, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.regclass[], pg_catalog.text),
     reporting._fact_members(pg_catalog.regclass) TO PUBLIC;
 
 -- An incremental report's sources are what its query reads (a table has no
@@ -2082,9 +2085,10 @@ BEGIN
     END IF;
     -- its capture triggers go on the fact table: find out now, not after
     -- the fill
-    IF NOT pg_catalog.has_table_privilege(fact, 'TRIGGER') THEN
-        RAISE EXCEPTION 'permission denied to create triggers on table %', fact USING ERRCODE = '42501',
-              HINT = 'An incremental report''s capture triggers go on its fact table: create the report as the table''s owner, or have the owner grant TRIGGER on it.';
+    IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+                                    WHERE c.oid OPERATOR(pg_catalog.=) fact), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', fact USING ERRCODE = '42501',
+              HINT = 'An incremental report''s capture triggers go on its fact table, enabled ALWAYS: create the report as the table''s owner (or a member of its role).';
     END IF;
     -- the capture sees an INSERT's row before PostgreSQL computes its
     -- generated columns
@@ -2130,7 +2134,8 @@ BEGIN
                               ' FOR EACH STATEMENT EXECUTE FUNCTION reporting._guard()', rel);
     EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER reporting_guard', rel);
 
-    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations);
+    PERFORM reporting._record_incremental(rel, q, fact, col, ttype, $4, btype, $5, tz, $7, $11, a.relations,
+        coalesce(reporting._login_setting('search_path'), session_path));
     SELECT x.id::pg_catalog.text INTO cid FROM reporting.incrementals x WHERE x.report OPERATOR(pg_catalog.=) rel;
     PERFORM reporting.register(rel, every => $9, cron => $10,
         sources => (SELECT pg_catalog.array_agg(r) FROM pg_catalog.unnest(a.relations) r
@@ -2218,8 +2223,10 @@ BEGIN
         '(SELECT ''missing''::pg_catalog.text, pg_catalog.to_jsonb(x) FROM (SELECT * FROM q EXCEPT ALL SELECT * FROM r) x) '
         'UNION ALL (SELECT ''extra''::pg_catalog.text, pg_catalog.to_jsonb(y) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM q) y)',
         i.query, $1);
-    PERFORM pg_catalog.set_config('TimeZone', coalesce(reporting._refresh_setting($1, 'TimeZone'), old_tz), true);
-    PERFORM pg_catalog.set_config('search_path', coalesce(reporting._refresh_setting($1, 'search_path'), old_path), true);
+    -- the query runs as at its refreshes: TimeZone is the report's
+    -- time_zone, search_path the one it was created with
+    PERFORM pg_catalog.set_config('TimeZone', i.time_zone, true);
+    PERFORM pg_catalog.set_config('search_path', i.search_path, true);
     BEGIN
         IF i.time_type OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype THEN
             RETURN QUERY EXECUTE sql USING lo_tz, hi_tz;

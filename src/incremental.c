@@ -56,6 +56,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
 #include "utils/ruleutils.h"
@@ -93,6 +94,7 @@ typedef struct IncrementalDef
 	double		full_above;
 	char	   *fingerprint;	/* as its last refresh recorded it, or NULL */
 	Oid			fact;
+	char	   *search_path;	/* the query's, from its creation */
 } IncrementalDef;
 
 /*
@@ -373,7 +375,7 @@ load_definition(Oid relid, IncrementalDef *def)
 
 	if (catalog_query("SELECT query, time_type::pg_catalog.oid, bucket_column::pg_catalog.text,"
 					  " bucket_type::pg_catalog.oid, time_zone, full_refresh_above, fingerprint,"
-					  " fact::pg_catalog.oid"
+					  " fact::pg_catalog.oid, search_path"
 					  " FROM reporting.incrementals"
 					  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					  1, argtypes, values, NULL, true) != 1)
@@ -391,6 +393,28 @@ load_definition(Oid relid, IncrementalDef *def)
 	def->full_above = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 	def->fingerprint = SPI_getvalue(tup, desc, 7);
 	def->fact = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+	def->search_path = SPI_getvalue(tup, desc, 9);
+}
+
+/*
+ * The settings the report's query runs with, at a new GUC nest level over
+ * its owner's (settings.c): TimeZone is the report's time_zone, the zone
+ * its buckets start in, so that a ::date in the query and the buckets agree
+ * whatever the owner's default; search_path is the one its names were
+ * resolved with at creation.  A later ALTER ROLE ... SET of either changes
+ * nothing the report computes.  Returns the nest level to undo.
+ */
+static int
+pin_query_settings(const IncrementalDef *def)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("TimeZone", def->time_zone, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (def->search_path != NULL)
+		(void) set_config_option("search_path", def->search_path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
 }
 
 /* True when the catalog checks of relid passed at the current catalog epoch. */
@@ -736,6 +760,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	bool		own_snapshot_first;
 	bool		clear_full;
 	uint64		epoch;
+	int			settings_level;
 
 	if (!OidIsValid(incr_armed) || incr_armed != relid)
 		ereport(ERROR,
@@ -762,6 +787,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 	LockRelationOid(def.fact, AccessShareLock);
 	(void) find_all_inheritors(def.fact, AccessShareLock, NULL);
 	epoch = reporting_catalog_epoch();
+	settings_level = pin_query_settings(&def);
 	qualified = reporting_qualified_name(relid);
 	clear_full = no_prepared_transactions();
 	if (claim.full)
@@ -815,6 +841,7 @@ reporting_refresh_incremental(PG_FUNCTION_ARGS)
 		record_refresh(relid, "incremental", dirty, NULL, NULL);
 		strlcpy(incr_mode, "incremental", 16);
 	}
+	AtEOXact_GUC(true, settings_level);
 	SPI_finish();
 	if (!own_snapshot_first)
 		reporting_capture_release_at_commit(relid, claim.watermark,
@@ -868,13 +895,14 @@ reporting_last_buckets(PG_FUNCTION_ARGS)
 }
 
 /* positions of reporting._record_incremental's arguments */
-#define RECORD_INCREMENTAL_ARGS 12
+#define RECORD_INCREMENTAL_ARGS 13
 
 /*
  * reporting._record_incremental(report regclass, query text, fact regclass,
  *		time_column name, time_type regtype, bucket_column name,
  *		bucket_type regtype, bucket_width interval, time_zone text,
- *		lookback int4, full_refresh_above float8, relations regclass[])
+ *		lookback int4, full_refresh_above float8, relations regclass[],
+ *		search_path text)
  *		RETURNS void
  *
  * Record a new incremental report in reporting.incrementals, as the
@@ -888,7 +916,8 @@ reporting_record_incremental(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	Oid			argtypes[RECORD_INCREMENTAL_ARGS] = {OIDOID, TEXTOID, OIDOID, NAMEOID,
-		OIDOID, NAMEOID, OIDOID, INTERVALOID, TEXTOID, INT4OID, FLOAT8OID, REGCLASSARRAYOID};
+		OIDOID, NAMEOID, OIDOID, INTERVALOID, TEXTOID, INT4OID, FLOAT8OID, REGCLASSARRAYOID,
+	TEXTOID};
 	Datum		values[RECORD_INCREMENTAL_ARGS];
 	Oid			guard_args[1] = {OIDOID};
 	bool		guarded;
@@ -929,9 +958,9 @@ reporting_record_incremental(PG_FUNCTION_ARGS)
 	}
 	(void) catalog_query("INSERT INTO reporting.incrementals (report, query, fact, time_column,"
 						 " time_type, bucket_column, bucket_type, bucket_width, time_zone, lookback,"
-						 " full_refresh_above, relations)"
+						 " full_refresh_above, relations, search_path)"
 						 " VALUES ($1::pg_catalog.regclass, $2, $3::pg_catalog.regclass, $4,"
-						 " $5::pg_catalog.regtype, $6, $7::pg_catalog.regtype, $8, $9, $10, $11, $12)",
+						 " $5::pg_catalog.regtype, $6, $7::pg_catalog.regtype, $8, $9, $10, $11, $12, $13)",
 						 RECORD_INCREMENTAL_ARGS, argtypes, values, NULL, false);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -539,14 +539,15 @@ reporting_refresh_loaded(ReportingView *view, const char *requested_mode,
 		requested_mode = view->reg.mode;
 	mode = choose_mode(view->display_name, view->populated, view->usable_unique_index,
 					   requested_mode, true);
-	strlcpy(result->mode, mode, sizeof(result->mode));
+	/* an incremental report's run says incremental until it knows it is full */
+	strlcpy(result->mode, incremental ? "incremental" : mode, sizeof(result->mode));
 
 	SPI_connect();
 	nestlevel = reporting_pin_search_path();
 	set_lock_timeout(view->reg.lock_timeout_ms);
 	(void) reporting_lock_refresh(relid, true);
 	result->started_at = GetCurrentTimestamp();
-	reporting_running_begin(relid, origin, mode, result->started_at);
+	reporting_running_begin(relid, origin, result->mode, result->started_at);
 	PG_TRY();
 	{
 		capture_tracking(relid, &result->tracking, outer);
