@@ -71,6 +71,12 @@ SELECT reporting.create_incremental('rv_clock', $q$
 SELECT reporting.create_incremental('rv_clock', $q$
     SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) FILTER (WHERE random() < 0.5) AS n FROM public.rv_f
      WHERE ts >= $1 AND ts < $2 GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC');
+SELECT reporting.create_incremental('rv_clock', $q$
+    SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM public.rv_f
+     WHERE ts >= $1 AND ts < $2 AND ts <= 'now' GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC');
+SELECT reporting.create_incremental('rv_clock', $q$
+    SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) FILTER (WHERE ts::date < 'Today'::date) AS n
+      FROM public.rv_f WHERE ts >= $1 AND ts < $2 GROUP BY 1 $q$, 'rv_f.ts', 'day', time_zone => 'UTC');
 CREATE FUNCTION rv_label(k int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT label FROM public.rv_dim WHERE rv_dim.k = $1 $$;
 SELECT reporting.create_incremental('rv_clock', $q$
     SELECT (ts AT TIME ZONE 'UTC')::date AS day, public.rv_label(k) AS label, count(*) AS n FROM public.rv_f

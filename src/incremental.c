@@ -51,6 +51,9 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
+#include "utils/formatting.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -160,6 +163,56 @@ check_query_dependencies(Query *query)
 			 errhint("Keep it out of the report: apply it in a view or materialized view that reads the report.")));
 }
 
+/*
+ * True for a string constant that a date or time input reads as the clock
+ * ('now', 'today', 'tomorrow', 'yesterday', alone or with a time): parse
+ * analysis turns it into a constant of the moment, so the analyzed query
+ * shows no dependency, but the query's text is parsed again at every
+ * refresh.  Looked for in the raw parse tree.
+ */
+static bool
+clock_literal_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, A_Const) && !((A_Const *) node)->isnull &&
+		IsA(&((A_Const *) node)->val, String))
+	{
+		static const char *const words[] = {"now", "today", "tomorrow", "yesterday", NULL};
+		char	   *text = asc_tolower(strVal(&((A_Const *) node)->val),
+									   strlen(strVal(&((A_Const *) node)->val)));
+		char	   *save;
+
+		for (char *token = strtok_r(text, " \t\n\r", &save); token != NULL;
+			 token = strtok_r(NULL, " \t\n\r", &save))
+			for (int i = 0; words[i] != NULL; i++)
+				if (strcmp(token, words[i]) == 0)
+				{
+					*(const char **) context = words[i];
+					return true;
+				}
+		return false;
+	}
+	return raw_expression_tree_walker(node, clock_literal_walker, context);
+}
+
+/* Refuse a query with a clock literal (see clock_literal_walker); 0A000. */
+static void
+check_clock_literals(const char *query)
+{
+	List	   *raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	ListCell   *lc;
+	const char *word = NULL;
+
+	foreach(lc, raw)
+		if (clock_literal_walker(((RawStmt *) lfirst(lc))->stmt, &word))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the query of an incremental report cannot depend on the clock ('%s')", word),
+					 errdetail("A date or time written '%s' is read when the query is parsed, at every refresh.", word),
+					 errhint("Keep it out of the report: apply it in a view or materialized view that reads the report.")));
+}
+
 /* Note relations and the two parameters, through subqueries and sublinks. */
 static bool
 analyze_walker(Node *node, AnalyzeWalk *walk)
@@ -223,6 +276,8 @@ reporting_analyze_incremental(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	SPI_connect();
 	plan = SPI_prepare(query, 2, types);
+	if (plan != NULL)
+		check_clock_literals(query);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
 	sources = SPI_plan_get_plan_sources(plan);
