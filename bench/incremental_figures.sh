@@ -214,7 +214,7 @@ figure_incremental_history() {
 	: >"$OUT/incremental_history.dat"
 	history_json=null history_reason=
 	if [ -z "${HISTORY_SCALES// /}" ]; then
-		history_reason="REPORTING_BENCH_HISTORY is empty: not measured"
+		history_reason="REPORTING_BENCH_HISTORY is empty"
 		return 0
 	fi
 	say "13. refresh time as history grows at one daily volume ($HISTORY_RATE_ORDERS orders per 730 days): $HISTORY_SCALES orders, 1,000 new today ($REFRESH_RUNS runs each)"
@@ -242,19 +242,20 @@ figure_incremental_history() {
 # full, on log-log axes (a flat line stays flat, a linear one has slope 1).
 plot_incremental_history() {
 	[ -s "$OUT/incremental_history.dat" ] || return 0
+	local dat=$OUT/incremental_history.dat
 	gnuplot <<PLOT
 set terminal pngcairo noenhanced size 1000,500
 set output "$OUT/incremental_history.png"
-set title "Refresh after 1,000 new orders today, as history grows at one daily volume (about $(awk 'NR == 1 {print $3}' "$OUT/incremental_history.dat") orders a day in the last week)"
+set title "Refresh after 1,000 new orders today as history grows, at one daily volume\n(about $(awk 'NR == 1 {print $3}' "$dat") orders a day in the last week; median of $REFRESH_RUNS runs)"
 set xlabel "orders in history (log scale)"
 set ylabel "refresh time, ms (log scale)"
 set logscale xy
-set offsets graph 0.05, graph 0.05, 0, 0
+set xrange [$(awk 'NR == 1 {lo = $1} {hi = $1} END {print lo / 1.5 ":" hi * 1.5}' "$dat")]
 set format x "%.0s%c"
 set grid
 set key top left
-plot "$OUT/incremental_history.dat" using 1:5 with linespoints pt 7 title "REFRESH MATERIALIZED VIEW CONCURRENTLY (full)", \
-     "$OUT/incremental_history.dat" using 1:4 with linespoints pt 5 title "reporting.refresh() of the incremental report"
+plot "$dat" using 1:5 with linespoints pt 7 title "REFRESH MATERIALIZED VIEW CONCURRENTLY (full)", \
+     "$dat" using 1:4 with linespoints pt 5 title "reporting.refresh() of the incremental report"
 PLOT
 	echo "plot: $OUT/incremental_history.png"
 }
