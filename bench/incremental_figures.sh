@@ -93,15 +93,15 @@ inc_json_bool() {
 inc_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a > 0) printf "%.1f", b / a; else print "nan"}'; }
 
 # Figure a's two refreshes on the current database, REFRESH_RUNS times
-# each, 1,000 new orders before each incremental one; sets inc_ms and
-# conc_ms (medians).
+# each, the statement $1 (default: 1,000 new orders) run before each
+# incremental one; sets inc_ms and conc_ms (medians).
 inc_daily_revenue_runs() {
-	local r inc=() conc=()
+	local before=${1:-$INC_NEW_ORDERS} r inc=() conc=()
 	# warm the data both read once
 	inc_timed "$INC_WARM_MV" "" -c "REFRESH MATERIALIZED VIEW CONCURRENTLY reporting_daily_revenue" >/dev/null
 	inc_timed "$INC_WARM_LIVE" "" -c "SELECT reporting.refresh('reporting_daily_revenue_live')" >/dev/null
 	for ((r = 0; r < REFRESH_RUNS; r++)); do
-		inc+=("$(inc_timed "$INC_WARM_LIVE" "$INC_NEW_ORDERS" -c "SELECT reporting.refresh('reporting_daily_revenue_live')")")
+		inc+=("$(inc_timed "$INC_WARM_LIVE" "$before" -c "SELECT reporting.refresh('reporting_daily_revenue_live')")")
 		conc+=("$(inc_timed "$INC_WARM_MV" "" -c "REFRESH MATERIALIZED VIEW CONCURRENTLY reporting_daily_revenue")")
 	done
 	inc_ms=$(printf '%s\n' "${inc[@]}" | median)
@@ -181,13 +181,8 @@ figure_incremental() {
 	echo "base + top: $inc_region_ms ms; the heavy view concurrently: $conc_region_ms ms; same rows: $inc_region_same"
 
 	say "12d. daily revenue after 1,000 orders of the busiest day of the last week changed: a whole day's bucket ($REFRESH_RUNS runs)"
-	inc=() conc=()
-	for ((r = 0; r < REFRESH_RUNS; r++)); do
-		inc+=("$(inc_timed "$INC_WARM_LIVE" "$INC_CHANGE_BUSIEST_DAY" -c "SELECT reporting.refresh('reporting_daily_revenue_live')")")
-		conc+=("$(inc_timed "$INC_WARM_MV" "" -c "REFRESH MATERIALIZED VIEW CONCURRENTLY reporting_daily_revenue")")
-	done
-	inc_day_ms=$(printf '%s\n' "${inc[@]}" | median)
-	conc_day_ms=$(printf '%s\n' "${conc[@]}" | median)
+	inc_daily_revenue_runs "$INC_CHANGE_BUSIEST_DAY"
+	inc_day_ms=$inc_ms conc_day_ms=$conc_ms
 	inc_day_run=$(inc_last_run)
 	echo "incremental: $inc_day_ms ms (last run: $inc_day_run); concurrently: $conc_day_ms ms; verify(): $(inc_verify) differences"
 

@@ -523,6 +523,36 @@ claim_own_writes(int32 id, CaptureClaim *claim)
 }
 
 /*
+ * The id of the report whose column (report or id) is value, read from
+ * reporting.incrementals as the extension's owner; false when none is.
+ */
+static bool
+incrementals_id(const char *column, Oid type, Datum value, int32 *id)
+{
+	Oid			argtypes[1] = {type};
+	Datum		values[1] = {value};
+	int			save_sec_context;
+	Oid			save_userid;
+	int			nestlevel;
+	bool		isnull = true;
+	Datum		d = (Datum) 0;
+
+	SPI_connect();
+	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
+	if (SPI_execute_with_args(psprintf("SELECT id FROM reporting.incrementals"
+									   " WHERE %s OPERATOR(pg_catalog.=) $1", column),
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read reporting.incrementals");
+	if (SPI_processed == 1)
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
+	SPI_finish();
+	if (!isnull)
+		*id = DatumGetInt32(d);
+	return !isnull;
+}
+
+/*
  * The id of the incremental report relid (reporting.incrementals.id), read
  * as the extension's owner; false when it is not recorded.  Remembers the
  * last one for the rest of the transaction (a refresh asks at its claim and
@@ -531,36 +561,16 @@ claim_own_writes(int32 id, CaptureClaim *claim)
 static bool
 capture_id_of(Oid relid, int32 *id)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	int			save_sec_context;
-	Oid			save_userid;
-	int			nestlevel;
-	bool		isnull = true;
-	Datum		d = (Datum) 0;
-
 	if (relid == capture_id_relid)
 	{
 		*id = capture_id_value;
 		return true;
 	}
-	SPI_connect();
-	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("SELECT id FROM reporting.incrementals"
-							  " WHERE report OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read reporting.incrementals");
-	if (SPI_processed == 1)
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
-	if (!isnull)
-	{
-		*id = DatumGetInt32(d);
-		capture_id_relid = relid;
-		capture_id_value = *id;
-	}
-	SPI_finish();
-	return !isnull;
+	if (!incrementals_id("report", REGCLASSOID, ObjectIdGetDatum(relid), id))
+		return false;
+	capture_id_relid = relid;
+	capture_id_value = *id;
+	return true;
 }
 
 /*
@@ -706,26 +716,13 @@ reporting_forget_capture(PG_FUNCTION_ARGS)
 	return PointerGetDatum(trigdata->tg_trigtuple);
 }
 
-/* True when a report of this database has the id (read as the extension's owner). */
+/* True when a report of this database has the id. */
 static bool
 capture_id_recorded(int32 id)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(id)};
-	int			save_sec_context;
-	Oid			save_userid;
-	int			nestlevel;
-	bool		found;
+	int32		same;
 
-	SPI_connect();
-	nestlevel = reporting_enter_catalog_context(&save_sec_context, &save_userid);
-	if (SPI_execute_with_args("SELECT 1 FROM reporting.incrementals WHERE id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read reporting.incrementals");
-	found = SPI_processed > 0;
-	reporting_leave_catalog_context(nestlevel, save_sec_context, save_userid);
-	SPI_finish();
-	return found;
+	return incrementals_id("id", INT4OID, Int32GetDatum(id), &same);
 }
 
 /*
